@@ -1,0 +1,38 @@
+# Two entry points: `make lab` (open the notebooks) and `make test` (run every test).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: lab test lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.lab-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[lab]"
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	touch $@
+
+## Open JupyterLab on the tutorial notebooks.
+lab: $(VENV)/.lab-installed
+	$(BIN)/jupyter lab notebooks/
+
+## Lint, then run the whole suite (unit, server, browser and notebook tests).
+test: $(VENV)/.test-installed
+	$(BIN)/ruff check nnlab tests benchmarks
+	$(BIN)/ruff format --check nnlab tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check nnlab tests benchmarks
+
+format: $(VENV)/.test-installed
+	$(BIN)/ruff format nnlab tests benchmarks
+	$(BIN)/ruff check --fix nnlab tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,60 @@
+"""nnlab: small neural networks in numpy, trained live in Jupyter and mirrored outside.
+
+Reading order: :mod:`nnlab.network` (the maths), :mod:`nnlab.datasets` (the data),
+:mod:`nnlab.training` (the one training loop), :mod:`nnlab.events` (what each epoch
+produces), :mod:`nnlab.observers` (who watches it).
+
+>>> import nnlab
+>>> net = nnlab.Network([64, 30, 10], seed=0)
+>>> job = nnlab.train(net, nnlab.datasets.digits(), epochs=1, seed=0)
+>>> job.status
+'completed'
+"""
+
+from __future__ import annotations
+
+from nnlab import datasets
+from nnlab.costs import CrossEntropyCost, QuadraticCost
+from nnlab.datasets import Dataset
+from nnlab.events import EpochRecord, TrainingUpdate
+from nnlab.network import Network
+from nnlab.observers import Observer, ObserverWarning
+from nnlab.registry import NetworkBusyError, registry
+from nnlab.training import HalveOnPlateau, ParameterError, TrainingJob, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CrossEntropyCost",
+    "Dataset",
+    "EpochRecord",
+    "HalveOnPlateau",
+    "Network",
+    "NetworkBusyError",
+    "Observer",
+    "ObserverWarning",
+    "ParameterError",
+    "QuadraticCost",
+    "TrainingJob",
+    "TrainingUpdate",
+    "datasets",
+    "registry",
+    "serve",
+    "train",
+    "watch",
+]
+
+# The server stack and the widget view import heavy packages: load them on first use.
+_LAZY = {"serve": "nnlab.server", "watch": "nnlab.live"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nnlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

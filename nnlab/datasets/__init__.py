@@ -1,0 +1,239 @@
+"""Data to train on: the bundled digits, MNIST, or the user's own arrays.
+
+Every loader returns a :class:`Dataset` with ``train``, ``validation`` and ``test``
+splits, each an ``(X, y)`` pair (``X`` of shape ``(m, n_features)`` with values in
+[0, 1], ``y`` of shape ``(m,)`` with int labels) or ``None``.
+
+>>> data = digits()
+>>> data
+Dataset('digits': train 1297, validation 200, test 300; 64 features, 10 classes)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from nnlab._checks import as_labels
+from nnlab._types import Array
+from nnlab.datasets._mnist import DEFAULT_MIRRORS, MNIST_FILES, MnistUnavailableError, mnist
+
+__all__ = [
+    "DEFAULT_MIRRORS",
+    "MNIST_FILES",
+    "Dataset",
+    "MnistUnavailableError",
+    "available",
+    "digits",
+    "from_arrays",
+    "load",
+    "mnist",
+]
+
+Split = tuple[Array, Array]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training, validation and test splits of one labelled data set.
+
+    Arrays are read-only, so a cached data set cannot be changed by accident.
+    """
+
+    name: str
+    train: Split
+    validation: Split | None
+    test: Split | None
+    n_classes: int
+    description: str = field(default="", compare=False)
+
+    @property
+    def n_features(self) -> int:
+        """Width of an example row."""
+        return int(self.train[0].shape[1])
+
+    def split(self, name: str) -> Split | None:
+        """The split called ``"train"``, ``"validation"`` or ``"test"`` (or ``None``)."""
+        if name not in ("train", "validation", "test"):
+            raise ValueError(f"split must be 'train', 'validation' or 'test', got {name!r}")
+        split: Split | None = getattr(self, name)
+        return split
+
+    def sizes(self) -> dict[str, int]:
+        """Examples per split, 0 for an absent split."""
+        return {
+            name: 0 if split is None else int(split[0].shape[0])
+            for name, split in (
+                ("train", self.train),
+                ("validation", self.validation),
+                ("test", self.test),
+            )
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (no arrays)."""
+        return {
+            "name": self.name,
+            "n_features": self.n_features,
+            "n_classes": self.n_classes,
+            "sizes": self.sizes(),
+            "description": self.description,
+        }
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in self.sizes().items() if v)
+        return f"Dataset({self.name!r}: {parts}; {self.n_features} features, {self.n_classes} classes)"
+
+
+def _frozen(a: Array) -> Array:
+    a = np.ascontiguousarray(a)
+    a.flags.writeable = False
+    return a
+
+
+def _make(
+    name: str,
+    X: Array,
+    y: Array,
+    *,
+    n_validation: int,
+    n_test: int,
+    rng: np.random.Generator | None,
+    n_classes: int,
+    description: str,
+) -> Dataset:
+    """Shuffle with ``rng`` (if given), then cut test, validation and train, in that order."""
+    if rng is not None:
+        order = rng.permutation(X.shape[0])
+        X, y = X[order], y[order]
+    test = (X[:n_test], y[:n_test]) if n_test else None
+    stop = n_test + n_validation
+    validation = (X[n_test:stop], y[n_test:stop]) if n_validation else None
+    train = (X[stop:], y[stop:])
+
+    def freeze(split: Split | None) -> Split | None:
+        return None if split is None else (_frozen(split[0]), _frozen(split[1]))
+
+    frozen_train = freeze(train)
+    assert frozen_train is not None
+    return Dataset(
+        name=name,
+        train=frozen_train,
+        validation=freeze(validation),
+        test=freeze(test),
+        n_classes=n_classes,
+        description=description,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def digits() -> Dataset:
+    """The 1,797 8x8 handwritten digits bundled with nnlab (from scikit-learn / UCI).
+
+    64 features (pixel counts 0..16 divided by 16, so in [0, 1]) and 10 classes. The
+    split is fixed: the rows are shuffled with ``np.random.default_rng(0)``, then the
+    first 300 are the test set, the next 200 the validation set and the remaining 1,297
+    the training set. Needs no network; the data set the notebooks, CLI and tests use.
+    """
+    with resources.files("nnlab.datasets").joinpath("digits.npz").open("rb") as fh, np.load(fh) as npz:
+        images, target = npz["images"], npz["target"]
+    X = images.astype(np.float64) / 16.0
+    y = target.astype(np.int64)
+    return _make(
+        "digits",
+        X,
+        y,
+        n_validation=200,
+        n_test=300,
+        rng=np.random.default_rng(0),
+        n_classes=10,
+        description="1,797 handwritten digits, 8x8 pixels (scikit-learn's digits, UCI)",
+    )
+
+
+def _count(value: float | int, n: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{name} must be a fraction in [0, 1) or a count, got {value!r}")
+    if isinstance(value, int | np.integer):
+        if not 0 <= value < n:
+            raise ValueError(f"{name} must be a count in 0..{n - 1}, got {value}")
+        return int(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a fraction in [0, 1) (or an int count), got {value}")
+    return round(value * n)
+
+
+def from_arrays(
+    X: Any,
+    y: Any,
+    *,
+    validation: float | int = 0.0,
+    test: float | int = 0.2,
+    seed: int | None = 0,
+    n_classes: int | None = None,
+    name: str = "arrays",
+) -> Dataset:
+    """A :class:`Dataset` from your own ``X`` (``(m, n_features)``) and int labels ``y``.
+
+    ``validation`` and ``test`` are fractions of the rows (or counts) held out after a
+    shuffle with ``np.random.default_rng(seed)`` (``seed=None`` keeps the given order).
+    Scale features to about [0, 1] first: sigmoid units saturate on large inputs.
+
+    >>> import numpy as np
+    >>> X = np.random.default_rng(1).random((100, 4)); y = (X[:, 0] > 0.5).astype(int)
+    >>> from_arrays(X, y, validation=0.1, test=0.2)
+    Dataset('arrays': train 70, validation 10, test 20; 4 features, 2 classes)
+    """
+    try:
+        X_arr = np.array(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X must be a 2-D array of numbers: {exc}") from None
+    if X_arr.ndim != 2 or X_arr.shape[0] == 0 or X_arr.shape[1] == 0:
+        raise ValueError(f"X must be a non-empty 2-D array (n_examples, n_features), got shape {X_arr.shape}")
+    if not np.isfinite(X_arr).all():
+        raise ValueError("X contains NaN or infinite values: remove or impute them first")
+    y_int = as_labels(y, X_arr.shape[0])
+    classes = int(y_int.max()) + 1 if n_classes is None else int(n_classes)
+    if y_int.max() >= classes:
+        raise ValueError(f"labels must lie in 0..{classes - 1} for n_classes={classes}, got {y_int.max()}")
+    n = X_arr.shape[0]
+    n_validation = _count(validation, n, "validation")
+    n_test = _count(test, n, "test")
+    if n_validation + n_test >= n:
+        raise ValueError(
+            f"validation ({n_validation}) and test ({n_test}) leave no training rows out of {n}: "
+            "hold out less"
+        )
+    rng = None if seed is None else np.random.default_rng(seed)
+    return _make(
+        name,
+        X_arr,
+        y_int,
+        n_validation=n_validation,
+        n_test=n_test,
+        rng=rng,
+        n_classes=classes,
+        description=f"{n} examples from arrays",
+    )
+
+
+_LOADERS: dict[str, Callable[[], Dataset]] = {"digits": digits, "mnist": mnist}
+
+
+def available() -> list[str]:
+    """Names :func:`load` accepts: ``"digits"`` (bundled) and ``"mnist"`` (downloaded)."""
+    return list(_LOADERS)
+
+
+def load(name: str) -> Dataset:
+    """Load a data set by name (see :func:`available`)."""
+    try:
+        loader = _LOADERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown dataset {name!r}: use one of {available()}") from None
+    return loader()

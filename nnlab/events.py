@@ -1,0 +1,154 @@
+"""The records a training run produces.
+
+``TrainingUpdate`` is the wire record: its fields are exactly the ``training_update``
+Socket.IO payload external dashboards are written against, and ``to_dict()`` is exactly
+that JSON. ``EpochRecord`` is one row of a run's history: the update plus the costs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["EpochRecord", "TrainingUpdate"]
+
+
+def _finite(name: str, value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingUpdate:
+    """One epoch of one run, as sent to every client as ``training_update``.
+
+    ``epoch`` counts from 1; ``progress`` is ``100 * epoch / total_epochs``;
+    ``elapsed_time`` is the seconds of this epoch alone; ``accuracy`` is ``correct /
+    total`` on the evaluation data, or ``None`` (with ``correct`` and ``total`` absent)
+    when the run evaluates on nothing.
+
+    >>> u = TrainingUpdate.for_epoch("j", "n", 1, 10, 0.5, correct=279, total=300)
+    >>> u.to_dict()["progress"], u.to_dict()["accuracy"]
+    (10.0, 0.93)
+    """
+
+    job_id: str
+    network_id: str
+    epoch: int
+    total_epochs: int
+    accuracy: float | None
+    elapsed_time: float
+    progress: float
+    correct: int | None = None
+    total: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.epoch <= self.total_epochs:
+            raise ValueError(f"epoch must lie in 1..{self.total_epochs}, got {self.epoch}")
+        if (self.correct is None) != (self.total is None):
+            raise ValueError("correct and total must be given together")
+        if self.accuracy is not None:
+            _finite("accuracy", self.accuracy)
+        _finite("elapsed_time", self.elapsed_time)
+        _finite("progress", self.progress)
+
+    @classmethod
+    def for_epoch(
+        cls,
+        job_id: str,
+        network_id: str,
+        epoch: int,
+        total_epochs: int,
+        elapsed_time: float,
+        *,
+        correct: int | None = None,
+        total: int | None = None,
+    ) -> TrainingUpdate:
+        """Build the update, deriving ``accuracy`` and ``progress`` from the counts."""
+        accuracy = correct / total if correct is not None and total else None
+        if total == 0:
+            correct = total = None
+        return cls(
+            job_id=job_id,
+            network_id=network_id,
+            epoch=epoch,
+            total_epochs=total_epochs,
+            accuracy=accuracy,
+            elapsed_time=max(0.0, elapsed_time),
+            progress=100.0 * epoch / total_epochs,
+            correct=correct,
+            total=total,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``training_update`` payload: ``correct``/``total`` only when evaluated."""
+        data: dict[str, Any] = {
+            "job_id": self.job_id,
+            "network_id": self.network_id,
+            "epoch": int(self.epoch),
+            "total_epochs": int(self.total_epochs),
+            "accuracy": None if self.accuracy is None else float(self.accuracy),
+            "elapsed_time": float(self.elapsed_time),
+            "progress": float(self.progress),
+        }
+        if self.correct is not None and self.total is not None:
+            data["correct"] = int(self.correct)
+            data["total"] = int(self.total)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRecord:
+    """One row of a run's history: the wire update plus what the epoch measured.
+
+    ``training_cost`` is the cost over the whole training set after the epoch (with the
+    L2 term), as the book's ``monitor_training_cost``; ``evaluation_cost`` is the cost
+    on the data the accuracy was measured on; the ``validation_*`` fields are present
+    when the data set has a validation split.
+    """
+
+    update: TrainingUpdate
+    training_cost: float
+    evaluation_cost: float | None
+    validation_cost: float | None
+    validation_accuracy: float | None
+    learning_rate: float
+
+    @property
+    def epoch(self) -> int:
+        """1-based epoch number within its run."""
+        return self.update.epoch
+
+    @property
+    def accuracy(self) -> float | None:
+        """Accuracy on the evaluation data, or ``None``."""
+        return self.update.accuracy
+
+    @property
+    def correct(self) -> int | None:
+        """Correctly classified evaluation examples, or ``None``."""
+        return self.update.correct
+
+    @property
+    def total(self) -> int | None:
+        """Number of evaluation examples, or ``None``."""
+        return self.update.total
+
+    @property
+    def elapsed_time(self) -> float:
+        """Seconds this epoch took (training and evaluation)."""
+        return self.update.elapsed_time
+
+    def to_dict(self) -> dict[str, Any]:
+        """The update's fields plus the costs; every number finite or ``None``."""
+        return {
+            **self.update.to_dict(),
+            "training_cost": self.training_cost,
+            "evaluation_cost": self.evaluation_cost,
+            "validation_cost": self.validation_cost,
+            "validation_accuracy": self.validation_accuracy,
+            "learning_rate": self.learning_rate,
+        }
