@@ -7,8 +7,9 @@ Same algebra as :meth:`Network.backprop` followed by the book's update
   ``out=``, so a mini-batch allocates nothing;
 * the output error is scaled by ``eta / m`` before the backward products, so the
   gradients come out already scaled and each weight matrix is touched once;
-* rows are gathered with ``np.take(..., mode="clip")``, which skips the bounds check
-  buffering of the default mode (indices come from a permutation, so never clip);
+* rows are gathered with ``X.take(idx, 0, out, "clip")``: the method skips
+  ``np.take``'s Python wrapper, and "clip" skips the buffering the default mode does
+  for its bounds check (indices come from a permutation, so nothing is ever clipped);
 * weights and biases are updated in place: the network's own arrays are the state.
 """
 
@@ -27,24 +28,46 @@ from nnlab.network import Network
 __all__ = ["MiniBatchSGD"]
 
 
-class _Buffers:
-    """Scratch arrays for one mini-batch size."""
+class _Plan:
+    """Scratch arrays for one mini-batch size, grouped per layer in the order the loop
+    uses them, so a mini-batch does one tuple unpack per layer and no index arithmetic."""
 
     def __init__(self, net: Network, m: int) -> None:
         dt = net.dtype
         self.m = m
         self.xb = np.empty((m, net.sizes[0]), dt)
         self.yb = np.empty((m, net.sizes[-1]), dt)
-        self.acts = [np.empty((m, n), dt) for n in net.sizes[1:]]
-        self.deltas = [np.empty((m, n), dt) for n in net.sizes[1:]]
-        self.sps = [np.empty((m, n), dt) for n in net.sizes[1:]]
-        self.nabla_w = [np.empty_like(w) for w in net.weights]
-        self.nabla_b = [np.empty_like(b) for b in net.biases]
-        self.zs = [np.empty((m, n), dt) for n in net.sizes[1:]]
+        acts = [np.empty((m, n), dt) for n in net.sizes[1:]]
+        deltas = [np.empty((m, n), dt) for n in net.sizes[1:]]
+        self.output, self.delta = acts[-1], deltas[-1]
+        self.sp = np.empty_like(acts[-1])
+        self.z_copy = np.empty_like(acts[-1])  # only for costs other than the two built in
+        inputs = [self.xb, *acts[:-1]]
+        self.forward = [(w.T, b, z) for w, b, z in zip(net.weights, net.biases, acts)]
+        self.backward = []
+        for layer in range(len(net.weights) - 1, -1, -1):
+            below = deltas[layer - 1] if layer else None
+            self.backward.append(
+                (
+                    net.weights[layer],
+                    net.biases[layer],
+                    deltas[layer].T,
+                    deltas[layer],
+                    inputs[layer],
+                    below,
+                    np.empty_like(inputs[layer]) if layer else None,
+                    np.empty_like(net.weights[layer]),
+                    np.empty_like(net.biases[layer]),
+                )
+            )
 
 
 class MiniBatchSGD:
-    """Runs SGD epochs over ``X`` (``(n, n_in)``) and one-hot ``Y`` for one network."""
+    """Runs SGD epochs over ``X`` (``(n, n_in)``) and one-hot ``Y`` for one network.
+
+    The buffers hold views of the network's weight arrays: if you replace
+    ``net.weights[l]`` or ``net.biases[l]`` by new arrays, make a new ``MiniBatchSGD``.
+    """
 
     def __init__(self, net: Network, X: Array, Y: Array, mini_batch_size: int) -> None:
         self.net = net
@@ -53,12 +76,11 @@ class MiniBatchSGD:
         self.n = self.X.shape[0]
         self.m = mini_batch_size
         self.n_batches = -(-self.n // self.m)
-        self._full = _Buffers(net, self.m)
+        self._full = _Plan(net, self.m)
         tail = self.n % self.m
-        self._tail = _Buffers(net, tail) if tail else None
-        cost = net.cost
-        self._fast_delta = cost in (CrossEntropyCost, QuadraticCost)
-        self._quadratic = cost is QuadraticCost
+        self._tail = _Plan(net, tail) if tail else None
+        self._quadratic = net.cost is QuadraticCost
+        self._custom_cost = net.cost not in (CrossEntropyCost, QuadraticCost)
 
     def epoch(
         self,
@@ -73,89 +95,78 @@ class MiniBatchSGD:
 
         Returns the number of mini-batches done: ``n_batches`` unless ``stop`` was set,
         which ends the epoch before the next mini-batch. ``report(batches_done)`` is
-        called at most every ``report_interval`` seconds, and after the last batch.
+        called after the first and the last batch, and in between at most every
+        ``report_interval`` seconds.
         """
-        net = self.net
-        W = net.weights
-        b = net.biases
-        n_layers = len(W)
-        WT = [w.T for w in W]
+        # exp(-z) overflows to inf for very negative z (the sigmoid is then exactly 0);
+        # a diverging run makes NaNs, which the caller detects after the epoch.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._epoch(order, learning_rate, lmbda, stop, report, report_interval)
+
+    def _epoch(
+        self,
+        order: Array,
+        learning_rate: float,
+        lmbda: float,
+        stop: threading.Event | None,
+        report: Callable[[int], None] | None,
+        report_interval: float,
+    ) -> int:
         decay = 1.0 - learning_rate * lmbda / self.n
-        X, Y = self.X, self.Y
-        m, n_batches, n_full = self.m, self.n_batches, self.n // self.m
-        fast_delta, quadratic, cost = self._fast_delta, self._quadratic, net.cost
-        take, matmul, add, subtract, multiply, tanh = (
-            np.take,
-            np.matmul,
-            np.add,
-            np.subtract,
-            np.multiply,
-            np.tanh,
-        )
-        reduce_sum = np.add.reduce
+        take_x, take_y = self.X.take, self.Y.take  # the methods skip np.take's Python wrapper
+        matmul, add, subtract, multiply = np.matmul, np.add, np.subtract, np.multiply
+        negative, exp, divide, reduce_sum = np.negative, np.exp, np.divide, np.add.reduce
+        quadratic, custom_cost, cost = self._quadratic, self._custom_cost, self.net.cost
         is_set = stop.is_set if stop is not None else None
         clock = time.perf_counter
-        next_report = clock() + report_interval if report is not None else 0.0
-        layers = range(n_layers)
-        backward = range(n_layers - 1, -1, -1)
+        next_report = clock()  # the first mini-batch is always reported
+        m, n_batches, n_full = self.m, self.n_batches, self.n // self.m
 
-        bufs = self._full
+        plan = self._full
         for k in range(n_batches):
             if is_set is not None and is_set():
                 return k
             if k == n_full:
                 assert self._tail is not None
-                bufs = self._tail
-            idx = order[k * m : k * m + bufs.m]
-            xb, acts, deltas, sps = bufs.xb, bufs.acts, bufs.deltas, bufs.sps
-            take(X, idx, 0, xb, "clip")
+                plan = self._tail
+            idx = order[k * m : k * m + plan.m]
+            xb, yb, delta = plan.xb, plan.yb, plan.delta
+            take_x(idx, 0, xb, "clip")
             a = xb
-            for layer in layers:
-                z = acts[layer]
-                matmul(a, WT[layer], z)
-                add(z, b[layer], z)
-                if not fast_delta and layer == n_layers - 1:
-                    bufs.zs[layer][...] = z
-                # sigmoid(z) = 0.5 tanh(z / 2) + 0.5, in place, without overflow
-                multiply(z, 0.5, z)
-                tanh(z, z)
-                multiply(z, 0.5, z)
-                add(z, 0.5, z)
+            for wt, b, z in plan.forward:
+                matmul(a, wt, z)
+                add(z, b, z)
+                if custom_cost and z is plan.output:
+                    plan.z_copy[...] = z
+                negative(z, z)  # the sigmoid, in place: 1 / (1 + exp(-z))
+                exp(z, z)
+                add(z, 1.0, z)
+                divide(1.0, z, z)
                 a = z
-            yb = bufs.yb
-            take(Y, idx, 0, yb, "clip")
-            delta = deltas[-1]
-            if fast_delta:
-                subtract(a, yb, delta)
-                if quadratic:
-                    sp = sps[-1]
+            take_y(idx, 0, yb, "clip")
+            if custom_cost:
+                delta[...] = cost.delta(plan.z_copy, a, yb)
+            else:
+                subtract(a, yb, delta)  # cross-entropy: dC/dz = a - y
+                if quadratic:  # quadratic: (a - y) * sigmoid'(z)
+                    sp = plan.sp
                     subtract(1.0, a, sp)
                     multiply(sp, a, sp)
                     multiply(delta, sp, delta)
-            else:
-                delta[...] = cost.delta(bufs.zs[-1], a, yb)
-            multiply(delta, learning_rate / bufs.m, delta)
-            for layer in backward:
-                a_prev = acts[layer - 1] if layer else xb
-                if layer:
-                    # the error of the layer below uses this layer's weights before the update
-                    below = deltas[layer - 1]
-                    matmul(delta, W[layer], below)
-                    sp = sps[layer - 1]
+            multiply(delta, learning_rate / plan.m, delta)
+            for w, b, delta_t, delta, a_prev, below, sp, nabla_w, nabla_b in plan.backward:
+                if below is not None:
+                    # the layer below's error needs this layer's weights before the update
+                    matmul(delta, w, below)
                     subtract(1.0, a_prev, sp)
                     multiply(sp, a_prev, sp)
                     multiply(below, sp, below)
-                nabla_w = bufs.nabla_w[layer]
-                nabla_b = bufs.nabla_b[layer]
-                matmul(delta.T, a_prev, nabla_w)
+                matmul(delta_t, a_prev, nabla_w)
                 reduce_sum(delta, 0, None, nabla_b)
-                w = W[layer]
                 if decay != 1.0:
                     multiply(w, decay, w)
                 subtract(w, nabla_w, w)
-                subtract(b[layer], nabla_b, b[layer])
-                if layer:
-                    delta = below
+                subtract(b, nabla_b, b)
             if report is not None:
                 now = clock()
                 if now >= next_report:

@@ -5,7 +5,8 @@ Departures from the book, each for speed or safety, none changing the maths:
 * a batch is a matrix with one example per row, so a mini-batch is one forward and one
   backward pass of matrix products (the book loops over examples in column vectors);
 * biases are vectors of shape ``(n_out,)`` rather than ``(n_out, 1)`` columns;
-* the sigmoid is computed as ``0.5 * tanh(z / 2) + 0.5``, which never overflows.
+* ``exp(-z)`` may overflow to infinity for very negative ``z``; the sigmoid is then
+  exactly 0, as it should be, and the overflow is not reported as a warning.
 """
 
 from __future__ import annotations
@@ -31,18 +32,22 @@ __all__ = ["MAX_PARAMETERS", "Network", "sigmoid", "sigmoid_prime"]
 #: needs about three times that while it trains).
 MAX_PARAMETERS = 25_000_000
 
+#: Rows per forward pass when scoring a whole data set (keeps temporaries in cache).
+_SCORE_CHUNK = 2048
+
 FILE_FORMAT = "nnlab.network"
 FILE_VERSION = 1
 _DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
 def sigmoid(z: Array) -> Array:
-    """The logistic function ``1 / (1 + exp(-z))``, elementwise and overflow-free.
+    """The logistic function ``1 / (1 + exp(-z))``, elementwise.
 
     >>> sigmoid(np.array([0.0, 1000.0, -1000.0]))
     array([0.5, 1. , 0. ])
     """
-    return 0.5 * np.tanh(0.5 * z) + 0.5
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 def sigmoid_prime(z: Array) -> Array:
@@ -207,8 +212,15 @@ class Network:
 
     def _feedforward(self, X: Array) -> Array:
         a = X
-        for w, b in zip(self.weights, self.biases):
-            a = sigmoid(a @ w.T + b)
+        with np.errstate(over="ignore"):
+            for w, b in zip(self.weights, self.biases):
+                z = a @ w.T
+                z += b
+                # the sigmoid in place, one temporary per layer
+                np.negative(z, out=z)
+                np.exp(z, out=z)
+                z += 1.0
+                a = np.divide(1.0, z, out=z)
         return a
 
     def predict(self, X: Any) -> Array:
@@ -218,23 +230,28 @@ class Network:
     def evaluate(self, X: Any, y: Any) -> int:
         """Number of rows of ``X`` whose predicted class equals the label in ``y``."""
         X = self.check_inputs(X)
-        y = self.check_labels(y, X.shape[0])
-        return int(np.count_nonzero(np.argmax(self._feedforward(X), axis=1) == y))
+        return self._score(X, self.check_labels(y, X.shape[0]))[0]
 
     def total_cost(self, X: Any, y: Any, lmbda: float = 0.0) -> float:
         """Mean cost over the examples plus the L2 term ``lmbda / (2 n) * sum(w**2)``."""
         X = self.check_inputs(X)
-        y = self.check_labels(y, X.shape[0])
-        return self._total_cost(self._feedforward(X), y, lmbda)
+        return self._score(X, self.check_labels(y, X.shape[0]), lmbda)[1]
 
-    def _total_cost(self, a: Array, y: Array, lmbda: float) -> float:
-        n = a.shape[0]
+    def _score(self, X: Array, y: Array, lmbda: float = 0.0) -> tuple[int, float]:
+        """``(correct, total_cost)`` from one forward pass, in chunks that stay in cache."""
+        n = X.shape[0]
         if n == 0:
-            return 0.0
-        cost = float(np.sum(self.cost.fn(a, one_hot(y, self.n_outputs, a.dtype)))) / n
+            return 0, 0.0
+        correct, cost = 0, 0.0
+        for start in range(0, n, _SCORE_CHUNK):
+            a = self._feedforward(X[start : start + _SCORE_CHUNK])
+            labels = y[start : start + _SCORE_CHUNK]
+            correct += int(np.count_nonzero(np.argmax(a, axis=1) == labels))
+            cost += float(np.sum(self.cost.fn(a, one_hot(labels, self.n_outputs, a.dtype))))
+        cost /= n
         if lmbda:
             cost += 0.5 * (lmbda / n) * sum(float(np.vdot(w, w)) for w in self.weights)
-        return cost
+        return correct, cost
 
     # ----------------------------------------------------------------- learning
     def backprop(self, X: Array, Y: Array) -> tuple[list[Array], list[Array]]:

@@ -5,8 +5,9 @@ the ones it needs (any object with some of these methods works too):
 
 * ``on_run_start(job)`` -- the run is about to train;
 * ``on_epoch_start(job, epoch)`` -- an epoch (1-based) begins;
-* ``on_batch_end(job, epoch, batch, n_batches)`` -- mini-batch progress, at most
-  every ``BATCH_REPORT_INTERVAL`` seconds and always after an epoch's last batch;
+* ``on_batch_end(job, epoch, batch, n_batches)`` -- mini-batch progress: after an
+  epoch's first and last mini-batch, and in between at most every
+  ``BATCH_REPORT_INTERVAL`` seconds;
 * ``on_epoch_end(job, record)`` -- an epoch ended; ``record.update`` is its
   :class:`~nnlab.events.TrainingUpdate`;
 * ``on_run_end(job)`` -- the run ended; ``job.status`` says how.

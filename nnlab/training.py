@@ -411,10 +411,9 @@ class TrainingJob:
                     notifier.notify("on_batch_end", self, epoch, done, engine.n_batches)
 
             order = rng.permutation(engine.n)
-            with np.errstate(over="ignore", invalid="ignore"):
-                done = engine.epoch(
-                    order, self.learning_rate, params.lmbda, self._stop, report, BATCH_REPORT_INTERVAL
-                )
+            done = engine.epoch(
+                order, self.learning_rate, params.lmbda, self._stop, report, BATCH_REPORT_INTERVAL
+            )
             self.batches_done = done
             if done < engine.n_batches:
                 self._finish("cancelled", reason="cancelled")
@@ -459,7 +458,7 @@ class TrainingJob:
         if not weights_finite:
             return None
         X, y = data.train
-        training_cost = net._total_cost(net._feedforward(_as(X, net)), y, params.lmbda)
+        training_cost = net._score(_as(X, net), y, params.lmbda)[1]
         if not math.isfinite(training_cost):
             return None
         correct = total = None
@@ -507,10 +506,7 @@ def _as(X: Array, net: Network) -> Array:
 
 def _score(net: Network, split: tuple[Array, Array], lmbda: float) -> tuple[int, float]:
     """(correct, cost) on one split, from a single forward pass."""
-    X, y = split
-    a = net._feedforward(_as(X, net))
-    correct = int(np.count_nonzero(np.argmax(a, axis=1) == y))
-    cost = net._total_cost(a, y, lmbda)
+    correct, cost = net._score(_as(split[0], net), split[1], lmbda)
     if not math.isfinite(cost):  # a finite network gives a finite cost; guard the wire anyway
         cost = float(np.finfo(np.float64).max)
     return correct, cost

@@ -1,0 +1,249 @@
+"""Seconds per SGD epoch: nnlab against the book's per-example loop and scikit-learn.
+
+Run by hand (needs the ``bench`` extra: ``pip install -e ".[bench]"``)::
+
+    python benchmarks/bench_epoch.py            # MNIST-shaped data and the digits
+    python benchmarks/bench_epoch.py --repeats 5
+
+Every implementation trains the same network (sizes [784, 30, 10] on 50,000 x 784
+MNIST-shaped random data made here, [64, 30, 10] on the digits; mini-batch 10, learning
+rate 3.0) from the same initial weights. Runs are interleaved, BLAS is pinned to one
+thread, and the script prints medians and ratios measured in this one process, so a
+busy machine slows every contender alike. The OpenBLAS kernel in use is printed: this
+machine type may force an older one with OPENBLAS_CORETYPE (run once with
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` to see the current one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import nnlab
+from nnlab._sgd import MiniBatchSGD
+from nnlab.network import one_hot
+
+ETA, M = 3.0, 10
+
+
+def book_sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class BookNetwork:
+    """Nielsen's network2.py (cross-entropy), as the book writes it: column vectors,
+    one ``backprop`` per example, gradients summed with list comprehensions."""
+
+    def __init__(self, net: nnlab.Network) -> None:
+        self.num_layers = len(net.sizes)
+        self.weights = [w.copy() for w in net.weights]
+        self.biases = [b.reshape(-1, 1).copy() for b in net.biases]
+
+    def update_mini_batch(self, mini_batch: list[tuple[np.ndarray, np.ndarray]], eta: float) -> None:
+        nabla_b = [np.zeros(b.shape) for b in self.biases]
+        nabla_w = [np.zeros(w.shape) for w in self.weights]
+        for x, y in mini_batch:
+            delta_nabla_b, delta_nabla_w = self.backprop(x, y)
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
+        self.weights = [w - (eta / len(mini_batch)) * nw for w, nw in zip(self.weights, nabla_w)]
+        self.biases = [b - (eta / len(mini_batch)) * nb for b, nb in zip(self.biases, nabla_b)]
+
+    def backprop(self, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        nabla_b = [np.zeros(b.shape) for b in self.biases]
+        nabla_w = [np.zeros(w.shape) for w in self.weights]
+        activation = x
+        activations = [x]
+        zs = []
+        for b, w in zip(self.biases, self.weights):
+            z = np.dot(w, activation) + b
+            zs.append(z)
+            activation = book_sigmoid(z)
+            activations.append(activation)
+        delta = activations[-1] - y  # CrossEntropyCost.delta
+        nabla_b[-1] = delta
+        nabla_w[-1] = np.dot(delta, activations[-2].transpose())
+        for layer in range(2, self.num_layers):
+            z = zs[-layer]
+            sp = book_sigmoid(z) * (1 - book_sigmoid(z))
+            delta = np.dot(self.weights[-layer + 1].transpose(), delta) * sp
+            nabla_b[-layer] = delta
+            nabla_w[-layer] = np.dot(delta, activations[-layer - 1].transpose())
+        return (nabla_b, nabla_w)
+
+
+def per_example_epoch(book: BookNetwork, training_data: list, order: np.ndarray) -> None:
+    """One epoch of the book's SGD over the same mini-batches as the others.
+
+    ``training_data`` is the book's list of ``(x, y)`` column vectors, made once; the
+    reordering stands for the book's ``random.shuffle`` at the start of each epoch.
+    """
+    shuffled = [training_data[i] for i in order]
+    for k in range(0, len(shuffled), M):
+        book.update_mini_batch(shuffled[k : k + M], ETA)
+
+
+def straightforward_epoch(net: nnlab.Network, X: np.ndarray, Y: np.ndarray, order: np.ndarray) -> None:
+    """Matrix form written plainly: one forward and one backward pass per mini-batch."""
+    weights = [w.copy() for w in net.weights]
+    biases = [b.copy() for b in net.biases]
+    for k in range(0, X.shape[0], M):
+        idx = order[k : k + M]
+        activations = [X[idx]]
+        for w, b in zip(weights, biases):
+            activations.append(book_sigmoid(activations[-1] @ w.T + b))
+        delta = activations[-1] - Y[idx]
+        for layer in range(len(weights) - 1, -1, -1):
+            nabla_w = delta.T @ activations[layer]
+            nabla_b = delta.sum(axis=0)
+            if layer:
+                a = activations[layer]
+                below = (delta @ weights[layer]) * a * (1 - a)
+            weights[layer] -= (ETA / M) * nabla_w
+            biases[layer] -= (ETA / M) * nabla_b
+            if layer:
+                delta = below
+
+
+def make_mnist_shaped(n: int = 50_000, seed: int = 0) -> nnlab.Dataset:
+    """Random data shaped like MNIST: 784 features in [0, 1], ~19% non-zero, 10 classes."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n + 10_000, 784))
+    X[rng.random(X.shape) < 0.81] = 0.0
+    y = rng.integers(0, 10, n + 10_000)
+    return nnlab.datasets.from_arrays(X, y, test=10_000, seed=None, name="mnist-shaped")
+
+
+def contenders(data: nnlab.Dataset, sizes: list[int]) -> dict[str, Callable[[np.ndarray], float]]:
+    X, y = data.train
+    Y = one_hot(y, sizes[-1])
+    X32 = X.astype(np.float32)
+    template = nnlab.Network(sizes, seed=0)
+    n = X.shape[0]
+
+    def fresh(dtype: str = "float64") -> nnlab.Network:
+        net = nnlab.Network(sizes, seed=0, dtype=dtype)  # type: ignore[arg-type]
+        return net
+
+    def timed(fn: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def nnlab_bare(order: np.ndarray) -> float:
+        engine = MiniBatchSGD(fresh(), X, Y, M)
+        return timed(lambda: engine.epoch(order, ETA))
+
+    def nnlab_as_train_drives_it(order: np.ndarray) -> float:
+        # what train() does with no observers attached: a stop event checked per batch
+        engine = MiniBatchSGD(fresh(), X, Y, M)
+        stop = threading.Event()
+        return timed(lambda: engine.epoch(order, ETA, 0.0, stop, None))
+
+    def nnlab_float32(order: np.ndarray) -> float:
+        engine = MiniBatchSGD(fresh("float32"), X32, Y, M)
+        return timed(lambda: engine.epoch(order, ETA))
+
+    def nnlab_train_call(order: np.ndarray) -> float:
+        # the whole train() epoch: SGD pass plus training cost and test accuracy
+        net = fresh()
+        return timed(lambda: nnlab.train(net, data, epochs=1, seed=0))
+
+    book_data = [(X[i].reshape(-1, 1), Y[i].reshape(-1, 1)) for i in range(n)]
+
+    def reference(order: np.ndarray) -> float:
+        book = BookNetwork(template)
+        return timed(lambda: per_example_epoch(book, book_data, order))
+
+    def straightforward(order: np.ndarray) -> float:
+        return timed(lambda: straightforward_epoch(template, X, Y, order))
+
+    runners = {
+        "nnlab (SGD pass)": nnlab_bare,
+        "nnlab, train()'s loop, no observers": nnlab_as_train_drives_it,
+        "nnlab float32": nnlab_float32,
+        "nnlab train(epochs=1) incl. evaluation": nnlab_train_call,
+        "per-example reference (book)": reference,
+        "straightforward matrix form": straightforward,
+    }
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:  # pragma: no cover - the bench extra is missing
+        print("scikit-learn is not installed: pip install -e '.[bench]' to compare with it")
+        return runners
+
+    def sklearn_epoch(order: np.ndarray) -> float:
+        model = MLPClassifier(
+            hidden_layer_sizes=tuple(sizes[1:-1]),
+            activation="logistic",
+            solver="sgd",
+            batch_size=M,
+            learning_rate_init=ETA,
+            momentum=0.0,
+            nesterovs_momentum=False,
+            alpha=0.0,
+            max_iter=1,
+            shuffle=True,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return timed(lambda: model.fit(X, y))
+
+    runners["scikit-learn MLPClassifier (sgd, logistic)"] = sklearn_epoch
+    return runners
+
+
+def bench(name: str, data: nnlab.Dataset, sizes: list[int], repeats: int) -> None:
+    runners = contenders(data, sizes)
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    rng = np.random.default_rng(1)
+    for _ in range(repeats):
+        order = rng.permutation(data.train[0].shape[0])
+        for label, run in runners.items():  # interleaved: every contender once per round
+            times[label].append(run(order))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    base = med["nnlab (SGD pass)"]
+    print(
+        f"\n{name}: sizes {sizes}, {data.train[0].shape[0]:,} training rows, mini-batch {M}, {repeats} rounds"
+    )
+    print(f"{'implementation':44s} {'s/epoch':>9s} {'x nnlab':>9s}")
+    for label, t in med.items():
+        print(f"{label:44s} {t:9.4f} {t / base:9.2f}")
+    overhead = 100 * (med["nnlab, train()'s loop, no observers"] / base - 1)
+    print(f"-> per-example reference / nnlab: {med['per-example reference (book)'] / base:.1f}x")
+    sk = "scikit-learn MLPClassifier (sgd, logistic)"
+    if sk in med:
+        print(f"-> scikit-learn / nnlab: {med[sk] / base:.1f}x")
+    print(f"-> float64 / float32: {base / med['nnlab float32']:.2f}x")
+    print(f"-> observer machinery with no observers: {overhead:+.2f}% of an epoch")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["mnist", "digits"], default=None)
+    args = parser.parse_args()
+    with threadpool_limits(1):
+        blas = [
+            f"{i['internal_api']} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
+        ]
+        print(f"numpy {np.__version__}; BLAS pinned to 1 thread: {', '.join(blas)}")
+        if args.only in (None, "mnist"):
+            bench("MNIST-shaped", make_mnist_shaped(), [784, 30, 10], args.repeats)
+        if args.only in (None, "digits"):
+            bench("digits", nnlab.datasets.digits(), [64, 30, 10], max(args.repeats, 5))
+
+
+if __name__ == "__main__":
+    main()

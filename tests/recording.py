@@ -1,0 +1,35 @@
+"""An observer that records every hook call, for tests of the training loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnlab.observers import Observer
+
+
+class RecordingObserver(Observer):
+    """Appends ``(hook, args...)`` for every call; optional actions per hook."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.statuses: list[str] = []
+
+    def on_run_start(self, job: Any) -> None:
+        self.calls.append(("on_run_start",))
+        self.statuses.append(job.status)
+
+    def on_epoch_start(self, job: Any, epoch: int) -> None:
+        self.calls.append(("on_epoch_start", epoch))
+
+    def on_batch_end(self, job: Any, epoch: int, batch: int, n_batches: int) -> None:
+        self.calls.append(("on_batch_end", epoch, batch, n_batches))
+
+    def on_epoch_end(self, job: Any, record: Any) -> None:
+        self.calls.append(("on_epoch_end", record))
+
+    def on_run_end(self, job: Any) -> None:
+        self.calls.append(("on_run_end",))
+        self.statuses.append(job.status)
+
+    def hooks(self) -> list[str]:
+        return [c[0] for c in self.calls]

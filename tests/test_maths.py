@@ -1,0 +1,152 @@
+"""Backprop against independent oracles: finite differences and the book's per-example loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab._sgd import MiniBatchSGD
+from nnlab.costs import CrossEntropyCost, QuadraticCost
+from nnlab.network import one_hot
+
+COSTS = ["cross_entropy", "quadratic"]
+
+
+def _book_sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _summed_cost(net: nnlab.Network, X: np.ndarray, Y: np.ndarray) -> float:
+    return float(np.sum(net.cost.fn(net.feedforward(X), Y)))
+
+
+@pytest.mark.parametrize("cost", COSTS)
+@pytest.mark.parametrize("sizes", [[4, 5, 3], [6, 7, 5, 4]])
+def test_backprop_matches_finite_differences(cost: str, sizes: list[int]) -> None:
+    rng = np.random.default_rng(3)
+    net = nnlab.Network(sizes, cost=cost, seed=1)
+    X = rng.random((6, sizes[0]))
+    Y = one_hot(rng.integers(0, sizes[-1], 6), sizes[-1])
+    nabla_b, nabla_w = net.backprop(X, Y)
+    h = 1e-6
+    for params, grads in ((net.weights, nabla_w), (net.biases, nabla_b)):
+        for p, g in zip(params, grads):
+            numeric = np.zeros_like(p)
+            for i in np.ndindex(p.shape):
+                saved = p[i]
+                p[i] = saved + h
+                up = _summed_cost(net, X, Y)
+                p[i] = saved - h
+                down = _summed_cost(net, X, Y)
+                p[i] = saved
+                numeric[i] = (up - down) / (2 * h)
+            rel = np.linalg.norm(g - numeric) / (np.linalg.norm(g) + np.linalg.norm(numeric))
+            assert rel < 1e-6, f"relative error {rel:.2e} for a parameter of shape {p.shape}"
+
+
+def _reference_epoch(
+    net: nnlab.Network,
+    X: np.ndarray,
+    Y: np.ndarray,
+    order: np.ndarray,
+    m: int,
+    eta: float,
+    lmbda: float,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The book's network2.py SGD epoch: column vectors, one example at a time."""
+    weights = [w.copy() for w in net.weights]
+    biases = [b.reshape(-1, 1).copy() for b in net.biases]
+    n = X.shape[0]
+    for k in range(0, n, m):
+        batch = order[k : k + m]
+        nabla_b = [np.zeros(b.shape) for b in biases]
+        nabla_w = [np.zeros(w.shape) for w in weights]
+        for i in batch:
+            x, y = X[i].reshape(-1, 1), Y[i].reshape(-1, 1)
+            activation, activations, zs = x, [x], []
+            for b, w in zip(biases, weights):
+                z = np.dot(w, activation) + b
+                zs.append(z)
+                activation = _book_sigmoid(z)
+                activations.append(activation)
+            if net.cost is CrossEntropyCost:
+                delta = activations[-1] - y
+            else:
+                s = _book_sigmoid(zs[-1])
+                delta = (activations[-1] - y) * s * (1 - s)
+            delta_b = [np.zeros(b.shape) for b in biases]
+            delta_w = [np.zeros(w.shape) for w in weights]
+            delta_b[-1] = delta
+            delta_w[-1] = np.dot(delta, activations[-2].T)
+            for layer in range(2, len(net.sizes)):
+                s = _book_sigmoid(zs[-layer])
+                delta = np.dot(weights[-layer + 1].T, delta) * s * (1 - s)
+                delta_b[-layer] = delta
+                delta_w[-layer] = np.dot(delta, activations[-layer - 1].T)
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_b)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_w)]
+        weights = [(1 - eta * (lmbda / n)) * w - (eta / len(batch)) * nw for w, nw in zip(weights, nabla_w)]
+        biases = [b - (eta / len(batch)) * nb for b, nb in zip(biases, nabla_b)]
+    return weights, [b.ravel() for b in biases]
+
+
+@pytest.mark.parametrize(
+    ("cost", "sizes", "m", "lmbda"),
+    [
+        ("cross_entropy", [64, 30, 10], 10, 0.0),
+        ("quadratic", [64, 30, 10], 10, 0.0),
+        ("cross_entropy", [64, 20, 15, 10], 7, 5.0),  # 1,297 rows: a tail batch of 2
+        ("quadratic", [64, 16, 10], 1, 0.5),
+    ],
+)
+def test_matrix_form_epoch_matches_per_example_reference(
+    digits: nnlab.Dataset, cost: str, sizes: list[int], m: int, lmbda: float
+) -> None:
+    X, y = digits.train
+    Y = one_hot(y, 10)
+    net = nnlab.Network(sizes, cost=cost, seed=7)
+    order = np.random.default_rng(11).permutation(X.shape[0])
+    expected_w, expected_b = _reference_epoch(net, X, Y, order, m, 3.0, lmbda)
+    MiniBatchSGD(net, X, Y, m).epoch(order, 3.0, lmbda)
+    for got, want in zip([*net.weights, *net.biases], [*expected_w, *expected_b]):
+        assert np.max(np.abs(got - want)) < 1e-10
+
+
+def test_train_shuffles_with_the_documented_generator(digits: nnlab.Dataset) -> None:
+    """train(seed=s) runs epoch e on the e-th permutation drawn from default_rng(s)."""
+    X, y = digits.train
+    net = nnlab.Network([64, 30, 10], seed=2)
+    twin = nnlab.Network([64, 30, 10], seed=2)
+    nnlab.train(net, digits, epochs=2, seed=5)
+    rng = np.random.default_rng(5)
+    engine = MiniBatchSGD(twin, X, one_hot(y, 10), 10)
+    for _ in range(2):
+        engine.epoch(rng.permutation(X.shape[0]), 3.0)
+    for a, b in zip([*net.weights, *net.biases], [*twin.weights, *twin.biases]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cost_values_match_their_definitions() -> None:
+    a = np.array([[0.2, 0.9], [0.5, 0.5]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(QuadraticCost.fn(a, y), [0.5 * (0.04 + 0.01), 0.25])
+    expected = [-(np.log(0.8) + np.log(0.9)), -(np.log(0.5) + np.log(0.5))]
+    np.testing.assert_allclose(CrossEntropyCost.fn(a, y), expected)
+    z = np.zeros_like(a)
+    np.testing.assert_allclose(CrossEntropyCost.delta(z, a, y), a - y)
+    np.testing.assert_allclose(QuadraticCost.delta(z, a, y), (a - y) * a * (1 - a))
+
+
+def test_cross_entropy_of_a_saturated_wrong_output_is_large_but_finite() -> None:
+    cost = CrossEntropyCost.fn(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))
+    assert np.isfinite(cost).all()
+    assert cost[0] > 30
+
+
+def test_sigmoid_matches_the_logistic_function() -> None:
+    z = np.linspace(-30, 30, 601)
+    np.testing.assert_allclose(nnlab.network.sigmoid(z), _book_sigmoid(z), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(
+        nnlab.network.sigmoid_prime(z), _book_sigmoid(z) * (1 - _book_sigmoid(z)), atol=1e-15
+    )
