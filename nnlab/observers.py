@@ -180,9 +180,23 @@ class TextProgress(Observer):
 
 
 def make_progress(progress: Any) -> Observer | None:
-    """The progress observer for ``train(progress=...)``: ``False`` or ``"text"``."""
+    """The progress observer for ``train(progress=...)``.
+
+    ``"auto"``: the live widget view in a Jupyter kernel (:mod:`nnlab.live`; none in a
+    kernel thread other than the main one: show such runs with ``nnlab.watch(job)``),
+    a line per epoch on stderr elsewhere. ``"widgets"``: the live view (text lines and a
+    warning where it cannot show). ``"text"``: a line per epoch on stdout. ``False``:
+    nothing.
+    """
     if progress is False or progress is None:
         return None
     if progress == "text" or progress is True:
         return TextProgress()
-    raise ValueError(f"progress must be False or 'text', got {progress!r}")
+    if progress in ("auto", "widgets"):
+        if progress == "auto" and "ipykernel" not in sys.modules:
+            return TextProgress(sys.stderr)  # not in a notebook: no need to load nnlab.live
+        # nnlab.live, and ipywidgets with it, load only when a view may be shown
+        from nnlab.live.mode import widget_progress
+
+        return widget_progress(progress)
+    raise ValueError(f"progress must be 'auto', 'widgets', 'text' or False, got {progress!r}")

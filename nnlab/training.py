@@ -234,7 +234,7 @@ class TrainingJob:
         early_stopping: int | None = None,
         lr_schedule: HalveOnPlateau | str | None = None,
         observers: Iterable[Any] = (),
-        progress: Any = False,
+        progress: Any = "auto",
         registry: Registry = registry,
     ) -> None:
         self.data = _resolve_data(data)
@@ -525,7 +525,7 @@ def train(
     early_stopping: int | None = None,
     lr_schedule: HalveOnPlateau | str | None = None,
     observers: Iterable[Any] = (),
-    progress: Any = False,
+    progress: Any = "auto",
     background: bool = False,
 ) -> TrainingJob:
     """Train ``net`` by mini-batch SGD and return the :class:`TrainingJob`.
@@ -538,9 +538,11 @@ def train(
     training cost and the accuracy on ``evaluate_on`` ("test", "validation" or None).
     ``early_stopping=n`` stops after ``n`` epochs without a better validation accuracy;
     ``lr_schedule="halve_on_plateau"`` halves the learning rate on such plateaus.
-    ``observers`` watch the run (see :mod:`nnlab.observers`); ``progress="text"`` prints
-    a line per epoch. ``background=True`` returns at once with the run going on in a
-    thread of its own. Calling ``train`` again continues from the network's weights.
+    ``observers`` watch the run (see :mod:`nnlab.observers`); ``progress="auto"`` (the
+    default) shows the live view in a notebook (:mod:`nnlab.live`) and a line per epoch
+    on stderr elsewhere; ``"widgets"``, ``"text"`` or ``False`` choose. ``background=True``
+    returns at once with the run going on in a thread of its own. Calling ``train`` again
+    continues from the network's weights.
 
     >>> from nnlab import Network
     >>> job = train(Network([64, 30, 10], seed=0), epochs=2, seed=0)

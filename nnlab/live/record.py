@@ -1,0 +1,338 @@
+"""Static renderings of a live view: HTML fragments, the SVG curve and plain text.
+
+The widget view shows these fragments while a run goes on; when it ends, the same
+functions write the record that stays in the notebook (:func:`record_bundle`): HTML
+for every renderer that shows HTML (JupyterLab, Notebook 7, VS Code, nbconvert,
+nbviewer, GitHub) and ``text/plain`` for the rest. Only inline styles and inline SVG:
+nothing to load, nothing that needs a widget manager.
+
+With ``timings=False`` (see :func:`nnlab.observers.stable_output`) nothing in the
+output depends on the clock, so a seeded run renders the same bytes every time.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from nnlab.live.state import Bar, LiveState
+
+if TYPE_CHECKING:
+    from nnlab.events import EpochRecord
+
+__all__ = [
+    "COLORS",
+    "bar_html",
+    "bar_text",
+    "metrics_html",
+    "record_bundle",
+    "record_html",
+    "record_text",
+    "sparkline",
+    "status_html",
+    "svg_curve",
+    "table_html",
+    "table_text",
+]
+
+#: Style -> colour, close to the widget front ends' own bar colours.
+COLORS = {
+    "": "#9e9e9e",
+    "info": "#2196f3",
+    "success": "#4caf50",
+    "warning": "#ff9800",
+    "danger": "#f44336",
+}
+_ACCURACY, _COST = "#1f77b4", "#ff7f0e"
+_FONT = "font-family:var(--jp-code-font-family,monospace);font-size:12px;line-height:1.5"
+#: Rows of the table: the live view shows the last ones, the record at most this many.
+LIVE_ROWS = 10
+RECORD_ROWS = 24
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+# ---------------------------------------------------------------- pieces
+def status_html(state: LiveState, *, timings: bool = True) -> str:
+    """The title and the status line, coloured by the status."""
+    color = COLORS[state.style]
+    status = _esc(state.status_text(timings=timings))
+    return (
+        f'<div style="{_FONT}"><b>{_esc(state.title)}</b> '
+        f'<span style="color:{color};font-weight:bold">{status}</span></div>'
+    )
+
+
+def bar_html(label: str, bar: Bar, style: str, *, timings: bool = True) -> str:
+    """One static bar: label, track with its fill, and ``n/total [pct%] ...``."""
+    return (
+        f'<div style="display:flex;align-items:center;gap:8px;{_FONT}">'
+        f'<span style="min-width:8.5em;white-space:pre">{_esc(label)}</span>'
+        '<span style="flex:0 1 22em;min-width:6em;height:0.85em;background:rgba(128,128,128,0.25);'
+        'border-radius:2px;overflow:hidden;display:inline-block">'
+        f'<span style="display:block;height:100%;width:{100 * bar.fraction:.1f}%;'
+        f'background:{COLORS[style]}"></span></span>'
+        f'<span style="white-space:pre">{_esc(bar.text(timings=timings))}</span></div>'
+    )
+
+
+def bar_text(label: str, bar: Bar, *, timings: bool = True, width: int = 20) -> str:
+    """One text bar: ``Epoch 3/10    [######              ] 2/10 [20%] ...``."""
+    filled = math.floor(width * bar.fraction + 1e-9)
+    return f"{label:<13} [{'#' * filled}{' ' * (width - filled)}] {bar.text(timings=timings)}"
+
+
+def metrics_html(state: LiveState, *, timings: bool = True) -> str:
+    """The latest epoch's metrics on one line (empty before the first epoch ends)."""
+    items = state.metrics(timings=timings)
+    if not items:
+        return f'<div style="{_FONT};opacity:0.7">metrics appear when the first epoch ends</div>'
+    cells = " · ".join(f"{_esc(name)} <b>{_esc(value)}</b>" for name, value in items)
+    return f'<div style="{_FONT}">{cells}</div>'
+
+
+def _shown_rows(rows: Sequence[EpochRecord], limit: int, *, tail_only: bool) -> list[EpochRecord | None]:
+    """Rows to show, ``None`` standing for the left-out ones."""
+    if len(rows) <= limit:
+        return list(rows)
+    if tail_only:
+        return [None, *rows[-(limit - 1) :]]
+    head = limit // 4
+    return [*rows[:head], None, *rows[-(limit - head - 1) :]]
+
+
+def table_html(state: LiveState, *, timings: bool = True, live: bool = False) -> str:
+    """The table of finished epochs (the live view shows the last :data:`LIVE_ROWS`)."""
+    if not state.rows:
+        return ""
+    columns = state.columns(timings=timings)
+    validation = "validation accuracy" in columns
+    limit = LIVE_ROWS if live else RECORD_ROWS
+    cell = "padding:1px 8px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
+    head = "".join(f'<th style="{cell};font-weight:bold">{_esc(c)}</th>' for c in columns)
+    body = []
+    for record in _shown_rows(state.rows, limit, tail_only=live):
+        if record is None:
+            left_out = len(state.rows) - limit + 1
+            body.append(
+                f'<tr><td colspan="{len(columns)}" style="{cell};text-align:center;opacity:0.7">'
+                f"… {left_out} more epochs …</td></tr>"
+            )
+            continue
+        cells = state.row_cells(record, timings=timings, validation=validation)
+        body.append("<tr>" + "".join(f'<td style="{cell}">{_esc(c)}</td>' for c in cells) + "</tr>")
+    return (
+        f'<table style="border-collapse:collapse;margin:4px 0;{_FONT}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def table_text(state: LiveState, *, timings: bool = True) -> str:
+    """The table as aligned plain text (the record's ``text/plain``)."""
+    if not state.rows:
+        return ""
+    columns = state.columns(timings=timings)
+    validation = "validation accuracy" in columns
+    shown = _shown_rows(state.rows, RECORD_ROWS, tail_only=False)
+    lines: list[list[str] | None] = [
+        None if r is None else state.row_cells(r, timings=timings, validation=validation) for r in shown
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in lines if row is not None)) for i, c in enumerate(columns)]
+    out = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    for row in lines:
+        if row is None:
+            out.append(f"… {len(state.rows) - RECORD_ROWS + 1} more epochs …".center(len(out[0])).rstrip())
+        else:
+            out.append("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- the curve
+def _thin(values: Sequence[float | None], most: int) -> list[tuple[int, float]]:
+    """``(epoch, value)`` pairs, at most ``most`` of them, always keeping the last."""
+    points = [(i + 1, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
+    if len(points) <= most:
+        return points
+    step = len(points) / most
+    kept = [points[int(k * step)] for k in range(most - 1)]
+    return [*kept, points[-1]]
+
+
+def _span(
+    values: Sequence[float], floor: float | None = None, ceil: float | None = None
+) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 0.05
+    lo, hi = lo - pad, hi + pad
+    if floor is not None:
+        lo = max(lo, floor)
+    if ceil is not None:
+        hi = min(hi, ceil)
+    return lo, hi
+
+
+def svg_curve(rows: Sequence[EpochRecord], *, width: int = 420, height: int = 170) -> str:
+    """Accuracy (left axis) and cost (right axis) per epoch as an inline SVG.
+
+    Solid lines are the evaluation accuracy and the training cost; dashed ones the
+    validation accuracy and the evaluation cost, when the run measured them.
+
+    >>> svg_curve([])
+    ''
+    """
+    if not rows:
+        return ""
+    n = len(rows)
+    left, right, top, bottom = 46, 52, 30, 24
+    plot_w, plot_h = width - left - right, height - top - bottom
+    series_acc = [
+        ("accuracy", [r.accuracy for r in rows], ""),
+        ("validation accuracy", [r.validation_accuracy for r in rows], "4 3"),
+    ]
+    series_cost = [
+        ("training cost", [r.training_cost for r in rows], ""),
+        ("evaluation cost", [r.evaluation_cost for r in rows], "4 3"),
+    ]
+    accs = [v for _, vals, _ in series_acc for v in vals if v is not None]
+    costs = [v for _, vals, _ in series_cost for v in vals if v is not None and math.isfinite(v)]
+    acc_lo, acc_hi = _span(accs, 0.0, 1.0) if accs else (0.0, 1.0)
+    cost_lo, cost_hi = _span(costs, 0.0) if costs else (0.0, 1.0)
+
+    def x(epoch: int) -> float:
+        return left + (plot_w * (epoch - 1) / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(value: float, lo: float, hi: float) -> float:
+        return top + plot_h * (1 - (value - lo) / (hi - lo if hi > lo else 1.0))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" style="font:10px sans-serif" role="img" '
+        'aria-label="accuracy and cost per epoch">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="rgba(128,128,128,0.5)"/>',
+    ]
+    for k in range(3):  # ticks: bottom, middle, top of each axis
+        frac = k / 2
+        yy = top + plot_h * (1 - frac)
+        grid = "rgba(128,128,128,0.2)"
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{grid}"/>')
+        acc = acc_lo + frac * (acc_hi - acc_lo)
+        cost = cost_lo + frac * (cost_hi - cost_lo)
+        parts.append(
+            f'<text x="{left - 4}" y="{yy + 3:.1f}" text-anchor="end" '
+            f'fill="{_ACCURACY}">{100 * acc:.1f}%</text>'
+        )
+        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 3:.1f}" fill="{_COST}">{cost:.3g}</text>')
+    for epoch in sorted({1, n, (n + 1) // 2}):
+        parts.append(
+            f'<text x="{x(epoch):.1f}" y="{top + plot_h + 13}" text-anchor="middle" '
+            f'fill="currentColor">{epoch}</text>'
+        )
+    parts.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 1}" text-anchor="middle" '
+        'fill="currentColor">epoch</text>'
+    )
+    legend = {_ACCURACY: [left, 9], _COST: [left, 21]}  # one legend row per axis
+    for (name, values, dash), (lo, hi), color in (
+        *((s, (acc_lo, acc_hi), _ACCURACY) for s in series_acc),
+        *((s, (cost_lo, cost_hi), _COST) for s in series_cost),
+    ):
+        points = _thin(values, 300)
+        if not points:
+            continue
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        if len(points) == 1:
+            ((epoch, value),) = points
+            parts.append(f'<circle cx="{x(epoch):.1f}" cy="{y(value, lo, hi):.1f}" r="2.5" fill="{color}"/>')
+        else:
+            coords = " ".join(f"{x(e):.1f},{y(v, lo, hi):.1f}" for e, v in points)
+            parts.append(
+                f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.5"{dash_attr}/>'
+            )
+        lx, ly = legend[color]
+        parts.append(
+            f'<line x1="{lx}" x2="{lx + 14}" y1="{ly}" y2="{ly}" stroke="{color}" '
+            f'stroke-width="1.5"{dash_attr}/>'
+            f'<text x="{lx + 17}" y="{ly + 3}" fill="currentColor">{_esc(name)}</text>'
+        )
+        legend[color][0] += 26 + 6 * len(name)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sparkline(values: Sequence[float | None], *, most: int = 40) -> str:
+    """Values as a row of block characters, low to high (at most ``most`` of them).
+
+    >>> sparkline([0.1, 0.5, 0.9, 0.9])
+    '▁▅██'
+    """
+    points = [v for _, v in _thin(values, most)]
+    if not points:
+        return ""
+    lo, hi = min(points), max(points)
+    top = len(_SPARKS) - 1
+    return "".join(_SPARKS[round(top * (v - lo) / (hi - lo)) if hi > lo else top // 2] for v in points)
+
+
+def _curve_text(rows: Sequence[EpochRecord]) -> str:
+    lines = []
+    for name, values, fmt in (
+        ("accuracy", [r.accuracy for r in rows], ".4f"),
+        ("validation accuracy", [r.validation_accuracy for r in rows], ".4f"),
+        ("training cost", [r.training_cost for r in rows], ".4f"),
+        ("evaluation cost", [r.evaluation_cost for r in rows], ".4f"),
+    ):
+        known = [v for v in values if v is not None]
+        if known:
+            lines.append(f"{name:<20} {sparkline(values)}  {known[0]:{fmt}} → {known[-1]:{fmt}}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the record
+def record_html(state: LiveState, now: float, *, timings: bool = True) -> str:
+    """The whole view as static HTML: status, both bars, metrics, table and curve."""
+    style = state.style
+    table = table_html(state, timings=timings)
+    curve = svg_curve(state.rows)
+    return (
+        '<div class="nnlab-live-record" style="display:flex;flex-direction:column;gap:4px">'
+        + status_html(state, timings=timings)
+        + bar_html(state.epoch_label(), state.epoch_bar(now), style, timings=timings)
+        + bar_html(state.batch_label(), state.batch_bar(now), style, timings=timings)
+        + metrics_html(state, timings=timings)
+        + (
+            f'<div style="display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start">{table}{curve}</div>'
+            if table or curve
+            else ""
+        )
+        + "</div>"
+    )
+
+
+def record_text(state: LiveState, now: float, *, timings: bool = True) -> str:
+    """The whole view as plain text, for renderers without HTML (and for nbval)."""
+    parts = [
+        f"{state.title} · {state.status_text(timings=timings)}",
+        bar_text(state.epoch_label(), state.epoch_bar(now), timings=timings),
+        bar_text(state.batch_label(), state.batch_bar(now), timings=timings),
+    ]
+    metrics = state.metrics(timings=timings)
+    if metrics:
+        parts.append(" · ".join(f"{name} {value}" for name, value in metrics))
+    table = table_text(state, timings=timings)
+    if table:
+        parts += ["", table, "", _curve_text(state.rows)]
+    return "\n".join(parts)
+
+
+def record_bundle(state: LiveState, now: float, *, timings: bool = True) -> dict[str, str]:
+    """The static record as a display bundle: ``text/html`` and ``text/plain``."""
+    return {
+        "text/html": record_html(state, now, timings=timings),
+        "text/plain": record_text(state, now, timings=timings),
+    }

@@ -1,0 +1,418 @@
+"""The view model of a live training view: what to show, and when to redraw.
+
+Pure Python, no widgets: :class:`LiveState` follows a run through the observer hooks
+(or by reading a running job, for :func:`nnlab.watch`) and answers every question a
+view asks -- the epoch and mini-batch bars, the status and its style, the latest
+metrics, the rows of the table. :class:`Throttle` decides when a frame is due.
+Everything takes ``now`` (``time.perf_counter()`` seconds) as an argument, so tests
+drive the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nnlab.events import EpochRecord
+
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "Bar",
+    "LiveState",
+    "Throttle",
+    "format_duration",
+    "live_interval",
+]
+
+#: Seconds between two redraws of a live view (at most ~10 frames per second).
+DEFAULT_INTERVAL = 0.1
+
+#: Status of the view -> the widget style that tells it (ipywidgets' ``bar_style``).
+STYLES = {
+    "queued": "",
+    "running": "info",
+    "completed": "success",
+    "cancelled": "warning",
+    "failed": "danger",
+}
+
+
+def live_interval(value: float | None = None) -> float:
+    """Seconds between redraws: ``value`` if given, else ``NNLAB_LIVE_INTERVAL``, else 0.1.
+
+    ``0`` redraws on every hook (the loop itself reports mini-batches at most 50 times
+    a second).
+
+    >>> live_interval(0.25)
+    0.25
+    """
+    source = "interval"
+    if value is None:
+        text = os.environ.get("NNLAB_LIVE_INTERVAL", "").strip()
+        if not text:
+            return DEFAULT_INTERVAL
+        source = "NNLAB_LIVE_INTERVAL"
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise ValueError(
+            f"{source} must be a number of seconds >= 0 such as 0.1 (10 redraws a second), got {value!r}"
+        )
+    return float(value)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``12ms`` under a second, ``4.2s`` under a minute, ``m:ss`` under an hour, ``h:mm:ss``
+    beyond; ``?`` if unknown.
+
+    >>> format_duration(0.0123), format_duration(4.24), format_duration(75), format_duration(3725)
+    ('12ms', '4.2s', '1:15', '1:02:05')
+    """
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    if seconds < 0.9995:
+        return f"{1000 * seconds:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    minutes, secs = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One progress bar: ``n`` of ``total`` done, with its clock.
+
+    ``rate`` is ``unit`` per second for ``per="s"`` (``batches/s``) and seconds per
+    ``unit`` for ``per="unit"`` (``s/epoch``: slow things read better that way). A
+    ``final`` bar belongs to a run that ended: it shows no time left.
+
+    >>> bar = Bar("Epoch", 3, 10, elapsed=6.0, eta=14.0, rate=2.0, unit="epoch", per="unit")
+    >>> bar.text(timings=True)
+    ' 3/10 [30%] 6.0s<14.0s, 2.0s/epoch'
+    >>> bar.text(timings=False)
+    ' 3/10 [30%]'
+    """
+
+    label: str
+    n: int
+    total: int
+    elapsed: float | None = None
+    eta: float | None = None
+    rate: float | None = None
+    unit: str = "its"
+    per: str = "s"
+    final: bool = False
+
+    @property
+    def fraction(self) -> float:
+        """Done as a fraction in [0, 1]."""
+        return min(1.0, max(0.0, self.n / self.total)) if self.total > 0 else 0.0
+
+    @property
+    def percent(self) -> int:
+        """Done in whole percent (floored, so 100 only when complete)."""
+        return math.floor(100 * self.fraction + 1e-9)
+
+    def rate_text(self) -> str:
+        """``105.3 batches/s`` or ``2.0s/epoch``; empty if unknown."""
+        if self.rate is None or not math.isfinite(self.rate) or self.rate <= 0:
+            return ""
+        if self.per == "unit":
+            return f"{format_duration(self.rate)}/{self.unit}"
+        return f"{self.rate:.1f} {self.unit}/s"
+
+    def text(self, *, timings: bool = True) -> str:
+        """``n/total [pct%]`` and, with ``timings``, ``elapsed<eta, rate``."""
+        width = len(str(self.total))
+        line = f"{self.n:>{width}}/{self.total} [{self.percent}%]"
+        if timings:
+            line += f" {format_duration(self.elapsed)}"
+            if not self.final:
+                line += f"<{format_duration(self.eta)}"
+            rate = self.rate_text()
+            if rate:
+                line += f", {rate}"
+        return line
+
+
+class Throttle:
+    """When to redraw: at most one frame per ``interval`` seconds for mini-batches and,
+    separately, for epoch ends -- so a slow epoch's end is drawn at once, while epochs
+    faster than the interval are drawn together (no row is lost: the next frame shows
+    them all). The first and the final frames are forced by the caller.
+
+    >>> t = Throttle(0.1)
+    >>> t.due(0.0), t.drawn(0.0), t.due(0.05), t.due(0.1)
+    (True, None, False, True)
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = -math.inf
+        self._last_epoch = -math.inf
+        self.frames = 0
+
+    def due(self, now: float, *, epoch: bool = False) -> bool:
+        """Whether a mini-batch frame (or, with ``epoch``, an epoch-end frame) is due."""
+        last = self._last_epoch if epoch else self._last
+        return now - last >= self.interval
+
+    def drawn(self, now: float, *, epoch: bool = False) -> None:
+        """Record that a frame was drawn at ``now``."""
+        self._last = now
+        if epoch:
+            self._last_epoch = now
+        self.frames += 1
+
+
+class LiveState:
+    """What a live view shows, updated from the observer hooks or from a job.
+
+    ``epoch`` is the epoch in progress (1-based; 0 before the first), ``rows`` the
+    finished epochs' records, ``status`` one of ``queued``, ``running``,
+    ``completed``, ``cancelled``, ``failed``.
+
+    >>> s = LiveState(total_epochs=10, n_batches=130)
+    >>> s.run_started(now=0.0); s.epoch_started(1, now=0.0); s.batch(65, 130, now=0.5)
+    >>> s.epoch_bar(1.0).text(timings=False), s.batch_bar(1.0).text(timings=False)
+    (' 0/10 [0%]', ' 65/130 [50%]')
+    >>> s.status_text(timings=False)
+    'Running · epoch 1/10'
+    """
+
+    def __init__(self, total_epochs: int = 0, n_batches: int = 0, *, title: str = "Training") -> None:
+        self.title = title
+        self.total_epochs = total_epochs
+        self.n_batches = n_batches
+        self.status = "queued"
+        self.stop_reason: str | None = None
+        self.error: str | None = None
+        self.epoch = 0
+        self.batches_done = 0
+        self.rows: list[EpochRecord] = []
+        self.stop_requested = False
+        self.run_start: float | None = None
+        self.epoch_start: float | None = None
+        self.end_time: float | None = None
+        #: Bumped whenever a row is added, so views redraw the table only then.
+        self.version = 0
+
+    # ------------------------------------------------------------ from the hooks
+    @classmethod
+    def for_job(cls, job: Any) -> LiveState:
+        """An empty state sized for ``job`` (a :class:`~nnlab.training.TrainingJob`)."""
+        title = f"Training {list(job.network.sizes)} on {job.params.dataset}"
+        return cls(job.params.epochs, job.n_batches, title=title)
+
+    def run_started(self, *, now: float) -> None:
+        """The run began."""
+        self.status = "running"
+        self.run_start = self.epoch_start = now
+
+    def epoch_started(self, epoch: int, *, now: float) -> None:
+        """Epoch ``epoch`` (1-based) began."""
+        self.epoch = epoch
+        self.batches_done = 0
+        self.epoch_start = now
+
+    def batch(self, done: int, n_batches: int, *, now: float) -> None:
+        """``done`` of ``n_batches`` mini-batches of the current epoch are done."""
+        self.batches_done = done
+        self.n_batches = n_batches
+
+    def epoch_ended(self, record: EpochRecord, *, now: float) -> None:
+        """An epoch finished with ``record``."""
+        self.epoch = record.epoch
+        self.batches_done = self.n_batches
+        self.rows.append(record)
+        self.version += 1
+
+    def run_ended(
+        self, status: str, *, now: float, stop_reason: str | None = None, error: str | None = None
+    ) -> None:
+        """The run ended as ``status`` (completed, cancelled or failed)."""
+        self.status = status
+        self.stop_reason = stop_reason
+        self.error = error
+        self.end_time = now
+
+    # ------------------------------------------------------------ from a job
+    def sync(self, job: Any, *, now: float) -> bool:
+        """Catch up with a job read from another thread; ``True`` if anything changed.
+
+        Used by :func:`nnlab.watch`, which polls a run it did not start.
+        """
+        before = (self.status, self.epoch, self.batches_done, len(self.rows))
+        if self.run_start is None and job.status != "queued":
+            self.run_started(now=now - running_for(job))
+        for record in list(job.history)[len(self.rows) :]:
+            self.epoch_ended(record, now=now)
+        epoch = job.current_epoch
+        if epoch > self.epoch:
+            self.epoch_started(epoch, now=now)
+        if epoch == self.epoch and epoch > len(self.rows):
+            self.batch(job.batches_done, job.n_batches, now=now)
+        if job.done and self.end_time is None:
+            self.run_ended(job.status, now=now, stop_reason=job.stop_reason, error=job.error)
+        return before != (self.status, self.epoch, self.batches_done, len(self.rows))
+
+    # ------------------------------------------------------------ what to show
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended."""
+        return self.end_time is not None
+
+    @property
+    def latest(self) -> EpochRecord | None:
+        """The last finished epoch's record, or ``None``."""
+        return self.rows[-1] if self.rows else None
+
+    @property
+    def style(self) -> str:
+        """``info`` running, ``success`` completed, ``warning`` cancelled, ``danger`` failed."""
+        return STYLES.get(self.status, "")
+
+    def _clock(self, now: float) -> float:
+        return self.end_time if self.end_time is not None else now
+
+    def epoch_bar(self, now: float) -> Bar:
+        """Finished epochs of all epochs, with s/epoch and the time left."""
+        now = self._clock(now)
+        done = len(self.rows)
+        elapsed = None if self.run_start is None else max(0.0, now - self.run_start)
+        progress = done
+        if not self.done and self.n_batches and self.epoch > done:
+            progress += self.batches_done / self.n_batches
+        per_epoch = elapsed / progress if elapsed is not None and progress > 0 else None
+        eta = None
+        if per_epoch is not None and not self.done:
+            eta = per_epoch * (self.total_epochs - progress)
+        return Bar("Epoch", done, self.total_epochs, elapsed, eta, per_epoch, "epoch", "unit", self.done)
+
+    def batch_bar(self, now: float) -> Bar:
+        """Mini-batches of the current (or last) epoch, with batches/s and the time left."""
+        now = self._clock(now)
+        elapsed = None if self.epoch_start is None else max(0.0, now - self.epoch_start)
+        done = self.batches_done
+        if self.epoch <= len(self.rows) and self.latest is not None:
+            # between epochs (or after the last): the finished epoch, with its own time
+            elapsed = self.latest.elapsed_time
+        rate = done / elapsed if elapsed and done else None
+        eta = None
+        if done >= self.n_batches:
+            eta = 0.0
+        elif rate and not self.done:
+            eta = (self.n_batches - done) / rate
+        return Bar("Batch", done, self.n_batches, elapsed, eta, rate, "batches", "s", self.done)
+
+    def epoch_label(self) -> str:
+        """``Epoch 3/10``: the epoch in progress (or the last one), 1-based."""
+        shown = max(self.epoch, len(self.rows))
+        return f"Epoch {shown}/{self.total_epochs}"
+
+    def batch_label(self) -> str:
+        """``Batch 65/130``."""
+        return f"Batch {self.batches_done}/{self.n_batches}"
+
+    def status_text(self, *, timings: bool = True) -> str:
+        """One line that tells the story of the run so far."""
+        total = self.total_epochs
+        done = len(self.rows)
+        at = max(self.epoch, done)
+        if self.status == "queued":
+            return f"Waiting to start · {total} epochs"
+        if self.status == "running":
+            line = f"Running · epoch {max(at, 1)}/{total}"
+            return line + (" · stopping at the next mini-batch" if self.stop_requested else "")
+        if self.status == "completed":
+            line = f"Completed · {done}/{total} epochs"
+            if self.stop_reason:
+                line += f" ({self.stop_reason.replace('_', ' ')})"
+            if timings and self.run_start is not None and self.end_time is not None:
+                line += f" in {format_duration(self.end_time - self.run_start)}"
+            best = self.best_accuracy()
+            if best is not None:
+                line += f" · best accuracy {best:.4f}"
+            return line
+        kept = f"{done} finished epoch{'s' if done != 1 else ''} kept"
+        if self.status == "cancelled":
+            how = "Interrupted (Ctrl-C)" if self.stop_reason == "interrupted" else "Cancelled"
+            return f"{how} at epoch {max(at, 1)}/{total} · {kept}"
+        return f"Failed at epoch {max(at, 1)}/{total}: {self.error} · {kept}"
+
+    def best_accuracy(self) -> float | None:
+        """Best evaluation accuracy so far, or ``None``."""
+        values = [r.accuracy for r in self.rows if r.accuracy is not None]
+        return max(values) if values else None
+
+    def metrics(self, *, timings: bool = True) -> list[tuple[str, str]]:
+        """The latest epoch's metrics as ``(name, value)`` pairs, for display."""
+        record = self.latest
+        if record is None:
+            return []
+        items: list[tuple[str, str]] = []
+        if record.accuracy is not None:
+            items.append(("accuracy", f"{record.correct}/{record.total} ({100 * record.accuracy:.2f}%)"))
+        items.append(("training cost", f"{record.training_cost:.4f}"))
+        if record.evaluation_cost is not None:
+            items.append(("evaluation cost", f"{record.evaluation_cost:.4f}"))
+        if record.validation_accuracy is not None:
+            items.append(("validation accuracy", f"{100 * record.validation_accuracy:.2f}%"))
+        if record.validation_cost is not None:
+            items.append(("validation cost", f"{record.validation_cost:.4f}"))
+        if timings:
+            items.append(("epoch time", format_duration(record.elapsed_time)))
+        return items
+
+    def columns(self, *, timings: bool = True) -> list[str]:
+        """Column names of the epoch table."""
+        names = ["epoch", "training cost", "evaluation cost", "accuracy", "correct/total"]
+        if any(r.validation_accuracy is not None for r in self.rows):
+            names.append("validation accuracy")
+        if timings:
+            names.append("seconds")
+        return names
+
+    def row_cells(self, record: EpochRecord, *, timings: bool = True, validation: bool = False) -> list[str]:
+        """One table row as text cells, matching :meth:`columns`."""
+        cells = [
+            str(record.epoch),
+            f"{record.training_cost:.4f}",
+            "–" if record.evaluation_cost is None else f"{record.evaluation_cost:.4f}",
+            "–" if record.accuracy is None else f"{record.accuracy:.4f}",
+            "–" if record.correct is None else f"{record.correct}/{record.total}",
+        ]
+        if validation:
+            va = record.validation_accuracy
+            cells.append("–" if va is None else f"{va:.4f}")
+        if timings:
+            cells.append(f"{record.elapsed_time:.3f}")
+        return cells
+
+    def summary(self) -> str:
+        """``epoch 3/10 · accuracy 0.9100 · running``: a line for ``repr``."""
+        parts = [f"epoch {len(self.rows)}/{self.total_epochs}"]
+        latest = self.latest
+        if latest is not None and latest.accuracy is not None:
+            parts.append(f"accuracy {latest.accuracy:.4f}")
+        parts.append(self.status)
+        return " · ".join(parts)
+
+
+def running_for(job: Any) -> float:
+    """Seconds since ``job`` started (its ``elapsed_time`` once it ended; 0 if unknown)."""
+    if job.elapsed_time is not None:
+        return float(job.elapsed_time)
+    try:
+        started = datetime.fromisoformat(job.started_at.replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        return 0.0
+    return max(0.0, (datetime.now(timezone.utc) - started).total_seconds())
