@@ -9,7 +9,6 @@ import struct
 import tempfile
 import threading
 import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,6 +66,8 @@ def _sha256(path: Path) -> str:
 
 def _download(url: str, target: Path, sha256: str, timeout: float) -> None:
     """Fetch ``url`` into ``target`` atomically; raise ``OSError`` on any failure."""
+    import urllib.request  # ~20 ms to import: only when a download is needed
+
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
