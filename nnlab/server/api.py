@@ -1,0 +1,260 @@
+"""The REST API: networks, training jobs and datasets as JSON (see ``server/README.md``).
+
+Handlers run on the server loop and never block it: building a network or a job (which may
+load a dataset) happens in a worker thread, and training runs in a thread of its own
+(``TrainingJob.start``). Every refusal is a 4xx JSON ``{"error": ..., "field": ...}``; an
+unexpected failure is a 500 JSON without a traceback (logged to the ``nnlab.server`` logger).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from nnlab import datasets
+from nnlab.network import Network
+from nnlab.registry import NetworkBusyError, Registry
+from nnlab.server.bodies import (
+    NETWORK_FIELDS,
+    TRAIN_FIELDS,
+    ApiError,
+    flag,
+    network_options,
+    read_object,
+    train_options,
+)
+from nnlab.server.openapi import openapi_document
+from nnlab.training import ParameterError, TrainingJob
+
+__all__ = ["JOB_STATUSES", "RestApi"]
+
+logger = logging.getLogger("nnlab.server")
+
+JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+
+Endpoint = Callable[["RestApi", Request], Awaitable[Response]]
+
+
+def _endpoint(method: Endpoint) -> Endpoint:
+    """Turn ``ApiError`` into its JSON response and anything unexpected into a bare 500."""
+
+    @functools.wraps(method)
+    async def wrapper(self: RestApi, request: Request) -> Response:
+        try:
+            return await method(self, request)
+        except ApiError as exc:
+            return JSONResponse(exc.to_dict(), status_code=exc.status)
+        except Exception as exc:
+            logger.exception("%s %s failed", request.method, request.url.path)
+            return JSONResponse(
+                {
+                    "error": f"internal error ({type(exc).__name__}); the 'nnlab.server' logger has details",
+                    "field": None,
+                },
+                status_code=500,
+            )
+
+    return wrapper
+
+
+def _busy(network_id: str, job_id: str) -> ApiError:
+    return ApiError(
+        409,
+        "network_id",
+        f"network {network_id} is already being trained by job {job_id}: wait for it to end "
+        f"(GET /api/jobs/{job_id}) or cancel it (POST /api/jobs/{job_id}/cancel)",
+        job_id=job_id,
+    )
+
+
+class RestApi:
+    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients."""
+
+    def __init__(self, registry: Registry, clients: Callable[[], int] = lambda: 0) -> None:
+        self.registry = registry
+        self.clients = clients
+
+    def routes(self) -> list[Route]:
+        """Starlette routes of every endpoint (the OpenAPI document lists the same)."""
+        return [
+            Route("/api/health", self.health, methods=["GET"]),
+            Route("/api/networks", self.list_networks, methods=["GET"]),
+            Route("/api/networks", self.create_network, methods=["POST"]),
+            Route("/api/networks/{network_id}", self.get_network, methods=["GET"]),
+            Route("/api/networks/{network_id}", self.delete_network, methods=["DELETE"]),
+            Route("/api/networks/{network_id}/train", self.train, methods=["POST"]),
+            Route("/api/networks/{network_id}/jobs", self.network_jobs, methods=["GET"]),
+            Route("/api/jobs", self.list_jobs, methods=["GET"]),
+            Route("/api/jobs/{job_id}", self.get_job, methods=["GET"]),
+            Route("/api/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            Route("/api/datasets", self.list_datasets, methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+        ]
+
+    # ------------------------------------------------------------------ lookups
+    def _network(self, request: Request) -> Network:
+        network_id = request.path_params["network_id"]
+        try:
+            return self.registry.network(network_id)
+        except KeyError:
+            raise ApiError(
+                404, "network_id", f"no network with id {network_id!r}: GET /api/networks lists them"
+            ) from None
+
+    def _job(self, request: Request) -> TrainingJob:
+        job_id = request.path_params["job_id"]
+        try:
+            return self.registry.job(job_id)
+        except KeyError:
+            raise ApiError(404, "job_id", f"no job with id {job_id!r}: GET /api/jobs lists them") from None
+
+    def _network_json(self, net: Network, *, parameters: bool = False) -> dict[str, Any]:
+        data = net.to_dict(parameters=parameters)
+        data.pop("format", None)
+        data.pop("version", None)
+        active = self.registry.active_job(net.network_id)
+        data["active_job_id"] = None if active is None else active.job_id
+        data["job_ids"] = [job.job_id for job in self.registry.jobs(net.network_id)]
+        return data
+
+    # ------------------------------------------------------------------ endpoints
+    @_endpoint
+    async def health(self, request: Request) -> Response:
+        from nnlab import __version__
+
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "clients": self.clients(),
+                "networks": len(self.registry.networks()),
+                "jobs": len(self.registry.jobs()),
+                "running_jobs": len(self.registry.active_jobs()),
+            }
+        )
+
+    @_endpoint
+    async def list_networks(self, request: Request) -> Response:
+        return JSONResponse([self._network_json(net) for net in self.registry.networks()])
+
+    @_endpoint
+    async def create_network(self, request: Request) -> Response:
+        options = network_options(await read_object(request, NETWORK_FIELDS))
+        # Large networks take a moment to draw: keep the loop free.
+        net = await run_in_threadpool(lambda: Network(**options))
+        self.registry.add_network(net)
+        return JSONResponse(self._network_json(net), status_code=201)
+
+    @_endpoint
+    async def get_network(self, request: Request) -> Response:
+        parameters = flag(request.query_params.get("parameters"), "parameters", False)
+        net = self._network(request)
+        if parameters:
+            return JSONResponse(await run_in_threadpool(self._network_json, net, parameters=True))
+        return JSONResponse(self._network_json(net))
+
+    @_endpoint
+    async def delete_network(self, request: Request) -> Response:
+        net = self._network(request)
+        try:
+            self.registry.remove_network(net.network_id)
+        except NetworkBusyError as exc:
+            raise _busy(exc.network_id, exc.job_id) from None
+        except KeyError:  # deleted meanwhile by another request
+            pass
+        return Response(status_code=204)
+
+    @_endpoint
+    async def train(self, request: Request) -> Response:
+        net = self._network(request)
+        options = train_options(await read_object(request, TRAIN_FIELDS))
+        active = self.registry.active_job(net.network_id)
+        if active is not None:
+            raise _busy(net.network_id, active.job_id)
+        job = await run_in_threadpool(self._make_job, net, options)
+        try:
+            job.start()
+        except NetworkBusyError as exc:
+            raise _busy(exc.network_id, exc.job_id) from None
+        return JSONResponse(job.to_dict(), status_code=202)
+
+    def _make_job(self, net: Network, options: dict[str, Any]) -> TrainingJob:
+        try:
+            return TrainingJob(net, registry=self.registry, progress=False, **options)
+        except ParameterError as exc:
+            raise ApiError(422, exc.field, str(exc)) from None
+        except datasets.MnistUnavailableError as exc:
+            raise ApiError(503, "dataset", str(exc)) from None
+
+    @_endpoint
+    async def network_jobs(self, request: Request) -> Response:
+        net = self._network(request)
+        return JSONResponse([job.to_dict(history=False) for job in self.registry.jobs(net.network_id)])
+
+    @_endpoint
+    async def list_jobs(self, request: Request) -> Response:
+        network_id = request.query_params.get("network_id")
+        status = request.query_params.get("status")
+        if status is not None and status not in JOB_STATUSES:
+            raise ApiError(422, "status", f"status must be one of {list(JOB_STATUSES)}, got {status!r}")
+        jobs = self.registry.jobs(network_id)
+        if status is not None:
+            jobs = [job for job in jobs if job.status == status]
+        return JSONResponse([job.to_dict(history=False) for job in jobs])
+
+    @_endpoint
+    async def get_job(self, request: Request) -> Response:
+        history = flag(request.query_params.get("history"), "history", True)
+        return JSONResponse(self._job(request).to_dict(history=history))
+
+    @_endpoint
+    async def cancel_job(self, request: Request) -> Response:
+        job = self._job(request)
+        if job.done:
+            raise ApiError(
+                409, "job_id", f"job {job.job_id} has already ended ({job.status}): nothing to cancel"
+            )
+        job.cancel()
+        # It stops at its next mini-batch; wait a moment so the answer usually says so.
+        await run_in_threadpool(job.wait, 2.0)
+        return JSONResponse(job.to_dict(history=False))
+
+    @_endpoint
+    async def list_datasets(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(dataset_summaries))
+
+    @_endpoint
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+
+def dataset_summaries() -> list[dict[str, Any]]:
+    """What ``GET /api/datasets`` shows: each name with its shape, without downloading."""
+    from nnlab.datasets._mnist import MNIST_FILES, default_cache_dir
+
+    summaries = []
+    for name in datasets.available():
+        if name == "digits":
+            summary = {**datasets.digits().to_dict(), "ready": True, "default": True}
+        elif name == "mnist":
+            folder = default_cache_dir()
+            summary = {
+                "name": "mnist",
+                "n_features": 784,
+                "n_classes": 10,
+                "sizes": {"train": 50_000, "validation": 10_000, "test": 10_000},
+                "description": "MNIST handwritten digits, 28x28 pixels (downloaded once when first used)",
+                "ready": all((folder / file).exists() for file in MNIST_FILES),
+                "default": False,
+            }
+        else:  # pragma: no cover - a loader added later
+            summary = {"name": name, "ready": None, "default": False}
+        summaries.append(summary)
+    return summaries

@@ -1,0 +1,184 @@
+"""The hand-off from training threads to the server: the mirror observer and its outboxes.
+
+Training runs in the caller's thread (a notebook cell, a REST worker); each server runs its
+own event loop in its own thread. This module is the only place where the two meet. The
+:class:`Mirror` observer watches every run in the process (it is added to
+:data:`nnlab.registry.registry`) and puts each event in the :class:`Outbox` of every
+running server: a ``deque`` append and a ``threading.Event.set()``, a few microseconds,
+with no system call that would hand the GIL to the server thread. A small waker thread then
+schedules the drain on the server's loop (see :mod:`nnlab.server.fanout`).
+
+Nothing here imports the server stack, so the training side stays light.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from nnlab.observers import Observer
+from nnlab.registry import Registry, registry
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from nnlab.events import EpochRecord
+    from nnlab.training import TrainingJob
+
+__all__ = [
+    "OUTBOX_LIMIT",
+    "STATUS_EVENT",
+    "UPDATE_EVENT",
+    "Mirror",
+    "Outbox",
+    "get_mirror",
+    "status_payload",
+]
+
+#: The contract's per-epoch event.
+UPDATE_EVENT = "training_update"
+#: Lifecycle event: ``running``, then ``completed``, ``failed`` or ``cancelled``.
+STATUS_EVENT = "training_status"
+
+#: Events an outbox holds when its server falls this far behind (the oldest are dropped).
+OUTBOX_LIMIT = 10_000
+
+#: One event: (event name, job id, payload as a dict or an object with ``to_dict()``).
+Item = tuple[str, str, Any]
+
+
+def status_payload(job: TrainingJob) -> dict[str, Any]:
+    """The ``training_status`` payload of a job as it is now."""
+    return {
+        "job_id": job.job_id,
+        "network_id": job.network_id,
+        "status": job.status,
+        "epoch": len(job.history),
+        "total_epochs": job.params.epochs,
+        "error": job.error,
+        "stop_reason": job.stop_reason,
+    }
+
+
+class Outbox:
+    """Events on their way to one server's loop: any thread puts, the loop drains.
+
+    >>> box = Outbox()
+    >>> box.put(("training_update", "job-1", {"epoch": 1}))
+    >>> box.drain()
+    [('training_update', 'job-1', {'epoch': 1})]
+    """
+
+    def __init__(self, maxlen: int = OUTBOX_LIMIT) -> None:
+        self._items: deque[Item] = deque(maxlen=maxlen)
+        self._ready = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, item: Item) -> None:
+        """Hand one event over (from any thread; never blocks, never wakes a loop itself)."""
+        self._items.append(item)
+        self._ready.set()
+
+    def drain(self) -> list[Item]:
+        """Take every waiting event, oldest first."""
+        items = []
+        popleft = self._items.popleft
+        while True:
+            try:
+                items.append(popleft())
+            except IndexError:
+                return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def start(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], object]) -> None:
+        """Call ``wake()`` on ``loop`` soon after each :meth:`put` (several puts may share one call).
+
+        The waker thread, not the training thread, pays for ``call_soon_threadsafe``.
+        """
+
+        def run() -> None:
+            while True:
+                self._ready.wait()
+                if self._closed:
+                    return
+                self._ready.clear()
+                try:
+                    loop.call_soon_threadsafe(wake)
+                except RuntimeError:  # the loop is closed
+                    return
+
+        self._thread = threading.Thread(target=run, name="nnlab-server-waker", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the waker thread; later puts are kept (bounded) but wake nothing."""
+        self._closed = True
+        self._ready.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
+
+
+class Mirror(Observer):
+    """Puts every run's lifecycle and per-epoch updates into each subscribed outbox.
+
+    There is one per process (:func:`get_mirror`); each running server subscribes its
+    outbox. With no server running, events are dropped here at no cost.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Replaced, never mutated, so the training thread iterates it without a lock.
+        self._outboxes: tuple[Outbox, ...] = ()
+
+    def subscribe(self, outbox: Outbox) -> None:
+        """Start delivering events to ``outbox``."""
+        with self._lock:
+            if outbox not in self._outboxes:
+                self._outboxes = (*self._outboxes, outbox)
+
+    def unsubscribe(self, outbox: Outbox) -> None:
+        """Stop delivering events to ``outbox`` (no-op if not subscribed)."""
+        with self._lock:
+            self._outboxes = tuple(o for o in self._outboxes if o is not outbox)
+
+    def publish(self, event: str, job_id: str, payload: Any) -> None:
+        """Send ``payload`` (a dict, or an object with ``to_dict()``) as ``event`` to every
+        client of every running server; ``job_id`` is the key slow clients are caught up by."""
+        item = (event, job_id, payload)
+        for outbox in self._outboxes:
+            outbox.put(item)
+
+    def on_run_start(self, job: TrainingJob) -> None:
+        self.publish(STATUS_EVENT, job.job_id, status_payload(job))
+
+    def on_epoch_end(self, job: TrainingJob, record: EpochRecord) -> None:
+        # The frozen TrainingUpdate travels as is; the server's loop turns it into JSON.
+        item = (UPDATE_EVENT, job.job_id, record.update)
+        for outbox in self._outboxes:
+            outbox.put(item)
+
+    def on_run_end(self, job: TrainingJob) -> None:
+        self.publish(STATUS_EVENT, job.job_id, status_payload(job))
+
+
+_mirror: Mirror | None = None
+_mirror_lock = threading.Lock()
+
+
+def get_mirror(reg: Registry = registry) -> Mirror:
+    """The process's mirror, added to ``reg`` as an observer of every run on first use.
+
+    Runs already going on when it is first added are not mirrored epoch by epoch (their
+    observers were fixed when they started); clients still get their latest update.
+    """
+    global _mirror
+    with _mirror_lock:
+        if _mirror is None:
+            _mirror = Mirror()
+        reg.add_observer(_mirror)
+        return _mirror

@@ -1,0 +1,412 @@
+"""The OpenAPI 3.1 document served at ``GET /openapi.json``: every REST route, its body,
+its answers and its errors, plus the Socket.IO events in ``x-socketio-events``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnlab.server.bodies import MAX_BODY_BYTES
+
+__all__ = ["openapi_document"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _array(name: str) -> dict[str, Any]:
+    return {"type": "array", "items": _ref(name)}
+
+
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_NULLABLE_STRING = {"type": ["string", "null"]}
+
+_NETWORK_ID = {
+    "name": "network_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The network's id (a UUID)",
+}
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The job's id (a UUID)",
+}
+
+_TRAINING_UPDATE = {
+    "type": "object",
+    "description": "The contract's training_update payload: one finished epoch of one run.",
+    "required": [
+        "job_id",
+        "network_id",
+        "epoch",
+        "total_epochs",
+        "accuracy",
+        "elapsed_time",
+        "progress",
+    ],
+    "properties": {
+        "job_id": {"type": "string"},
+        "network_id": {"type": "string"},
+        "epoch": {"type": "integer", "minimum": 1, "description": "1-based"},
+        "total_epochs": {"type": "integer", "minimum": 1},
+        "accuracy": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "elapsed_time": {"type": "number", "description": "seconds this epoch took"},
+        "progress": {"type": "number", "minimum": 0, "maximum": 100},
+        "correct": {"type": "integer", "description": "present when evaluated"},
+        "total": {"type": "integer", "description": "present when evaluated"},
+    },
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "field"],
+        "properties": {
+            "error": {"type": "string", "description": "what is wrong and how to fix it"},
+            "field": {
+                "type": ["string", "null"],
+                "description": "the body field or parameter at fault ('body' for the body itself)",
+            },
+            "job_id": {"type": "string", "description": "409 on a busy network: the job training it"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"const": "ok"},
+            "version": {"type": "string"},
+            "clients": {"type": "integer", "description": "connected Socket.IO clients"},
+            "networks": {"type": "integer"},
+            "jobs": {"type": "integer"},
+            "running_jobs": {"type": "integer"},
+        },
+    },
+    "NetworkCreate": {
+        "type": "object",
+        "required": ["sizes"],
+        "additionalProperties": False,
+        "properties": {
+            "sizes": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1},
+                "minItems": 2,
+                "description": "neurons per layer, inputs first, e.g. [64, 30, 10]; "
+                "at most 25,000,000 weights and biases",
+            },
+            "cost": {"enum": ["cross_entropy", "quadratic"], "default": "cross_entropy"},
+            "init": {"enum": ["default", "large"], "default": "default"},
+            "seed": {"type": ["integer", "null"], "minimum": 0, "default": None},
+            "dtype": {"enum": ["float64", "float32"], "default": "float64"},
+        },
+    },
+    "Network": {
+        "type": "object",
+        "properties": {
+            "network_id": {"type": "string"},
+            "sizes": {"type": "array", "items": {"type": "integer"}},
+            "cost": {"type": "string"},
+            "init": {"type": "string"},
+            "seed": _NULLABLE_INT,
+            "dtype": {"type": "string"},
+            "n_parameters": {"type": "integer"},
+            "epochs_trained": {"type": "integer"},
+            "active_job_id": {**_NULLABLE_STRING, "description": "the job training it now, if any"},
+            "job_ids": {"type": "array", "items": {"type": "string"}},
+            "weights": {
+                "type": "array",
+                "description": "only with ?parameters=true: per layer, (n_out, n_in)",
+            },
+            "biases": {"type": "array", "description": "only with ?parameters=true: per layer, (n_out,)"},
+        },
+    },
+    "TrainRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "epochs": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 10},
+            "mini_batch_size": {"type": "integer", "minimum": 1, "default": 10},
+            "learning_rate": {"type": "number", "exclusiveMinimum": 0, "default": 3.0},
+            "lmbda": {"type": "number", "minimum": 0, "default": 0.0, "description": "L2 regularisation"},
+            "seed": {"type": ["integer", "null"], "minimum": 0, "description": "shuffles; random if null"},
+            "dataset": {"enum": ["digits", "mnist"], "default": "digits"},
+            "evaluate_on": {"enum": ["test", "validation", None], "default": "test"},
+            "early_stopping": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "stop after this many epochs without a better validation accuracy",
+            },
+            "lr_schedule": {"enum": ["halve_on_plateau", None], "default": None},
+        },
+    },
+    "TrainingUpdate": _TRAINING_UPDATE,
+    "EpochRecord": {
+        "allOf": [
+            _ref("TrainingUpdate"),
+            {
+                "type": "object",
+                "properties": {
+                    "training_cost": {"type": "number"},
+                    "evaluation_cost": _NULLABLE_NUMBER,
+                    "validation_cost": _NULLABLE_NUMBER,
+                    "validation_accuracy": _NULLABLE_NUMBER,
+                    "learning_rate": {"type": "number"},
+                },
+            },
+        ]
+    },
+    "Job": {
+        "type": "object",
+        "properties": {
+            "job_id": {"type": "string"},
+            "network_id": {"type": "string"},
+            "status": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+            "parameters": {"type": "object", "description": "the validated TrainRequest"},
+            "epochs_completed": {"type": "integer"},
+            "total_epochs": {"type": "integer"},
+            "latest": {"oneOf": [_ref("TrainingUpdate"), {"type": "null"}]},
+            "error": _NULLABLE_STRING,
+            "stop_reason": {
+                **_NULLABLE_STRING,
+                "description": "early_stopping, learning_rate_schedule, cancelled, interrupted, "
+                "diverged or error",
+            },
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": {**_NULLABLE_STRING, "format": "date-time"},
+            "finished_at": {**_NULLABLE_STRING, "format": "date-time"},
+            "elapsed_time": _NULLABLE_NUMBER,
+            "history": {
+                "type": "array",
+                "items": _ref("EpochRecord"),
+                "description": "every finished epoch (left out of lists and with ?history=false)",
+            },
+        },
+    },
+    "Dataset": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "n_features": {"type": "integer"},
+            "n_classes": {"type": "integer"},
+            "sizes": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "description": {"type": "string"},
+            "ready": {"type": "boolean", "description": "usable without a download"},
+            "default": {"type": "boolean"},
+        },
+    },
+    "TrainingStatus": {
+        "type": "object",
+        "description": "The training_status Socket.IO payload.",
+        "properties": {
+            "job_id": {"type": "string"},
+            "network_id": {"type": "string"},
+            "status": {"enum": ["running", "completed", "failed", "cancelled"]},
+            "epoch": {"type": "integer", "description": "epochs finished so far"},
+            "total_epochs": {"type": "integer"},
+            "error": _NULLABLE_STRING,
+            "stop_reason": _NULLABLE_STRING,
+        },
+    },
+}
+
+_BAD_BODY = {
+    "400": _error("malformed JSON"),
+    "413": _error(f"body larger than {MAX_BODY_BYTES:,} bytes"),
+    "422": _error("a field is missing, unknown, of the wrong type or out of range"),
+}
+
+_PATHS: dict[str, Any] = {
+    "/api/health": {
+        "get": {
+            "summary": "Server status",
+            "operationId": "health",
+            "responses": {"200": _json(_ref("Health"), "the server is up")},
+        }
+    },
+    "/api/networks": {
+        "get": {
+            "summary": "List networks",
+            "description": "Networks created here and those trained or registered in the notebook.",
+            "operationId": "listNetworks",
+            "responses": {"200": _json(_array("Network"), "every network, oldest first")},
+        },
+        "post": {
+            "summary": "Create a network",
+            "operationId": "createNetwork",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("NetworkCreate")}},
+            },
+            "responses": {"201": _json(_ref("Network"), "the new network"), **_BAD_BODY},
+        },
+    },
+    "/api/networks/{network_id}": {
+        "parameters": [_NETWORK_ID],
+        "get": {
+            "summary": "Get a network",
+            "operationId": "getNetwork",
+            "parameters": [
+                {
+                    "name": "parameters",
+                    "in": "query",
+                    "schema": {"type": "boolean", "default": False},
+                    "description": "include weights and biases",
+                }
+            ],
+            "responses": {
+                "200": _json(_ref("Network"), "the network"),
+                "404": _error("no such network"),
+                "422": _error("bad query parameter"),
+            },
+        },
+        "delete": {
+            "summary": "Delete a network (its jobs stay listed)",
+            "operationId": "deleteNetwork",
+            "responses": {
+                "204": {"description": "deleted"},
+                "404": _error("no such network"),
+                "409": _error("the network is training: cancel its job first"),
+            },
+        },
+    },
+    "/api/networks/{network_id}/train": {
+        "parameters": [_NETWORK_ID],
+        "post": {
+            "summary": "Start training a network in the background",
+            "description": "Answers at once; follow the job over Socket.IO (training_update, "
+            "training_status) or by polling GET /api/jobs/{job_id}.",
+            "operationId": "trainNetwork",
+            "requestBody": {"content": {"application/json": {"schema": _ref("TrainRequest")}}},
+            "responses": {
+                "202": _json(_ref("Job"), "the job, queued or running"),
+                "404": _error("no such network"),
+                "409": _error("the network is already training"),
+                "503": _error("the dataset cannot be loaded (e.g. MNIST offline)"),
+                **_BAD_BODY,
+            },
+        },
+    },
+    "/api/networks/{network_id}/jobs": {
+        "parameters": [_NETWORK_ID],
+        "get": {
+            "summary": "List a network's jobs",
+            "operationId": "listNetworkJobs",
+            "responses": {
+                "200": _json(_array("Job"), "its jobs without history, oldest first"),
+                "404": _error("no such network"),
+            },
+        },
+    },
+    "/api/jobs": {
+        "get": {
+            "summary": "List jobs",
+            "operationId": "listJobs",
+            "parameters": [
+                {"name": "network_id", "in": "query", "schema": {"type": "string"}},
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+                },
+            ],
+            "responses": {
+                "200": _json(_array("Job"), "jobs without history, oldest first"),
+                "422": _error("unknown status"),
+            },
+        }
+    },
+    "/api/jobs/{job_id}": {
+        "parameters": [_JOB_ID],
+        "get": {
+            "summary": "Get a job with its full per-epoch history (the polling fallback)",
+            "operationId": "getJob",
+            "parameters": [
+                {"name": "history", "in": "query", "schema": {"type": "boolean", "default": True}}
+            ],
+            "responses": {
+                "200": _json(_ref("Job"), "the job"),
+                "404": _error("no such job"),
+                "422": _error("bad query parameter"),
+            },
+        },
+    },
+    "/api/jobs/{job_id}/cancel": {
+        "parameters": [_JOB_ID],
+        "post": {
+            "summary": "Cancel a running job (it stops at its next mini-batch, keeping its history)",
+            "operationId": "cancelJob",
+            "responses": {
+                "200": _json(_ref("Job"), "the job, usually already cancelled"),
+                "404": _error("no such job"),
+                "409": _error("the job has already ended"),
+            },
+        },
+    },
+    "/api/datasets": {
+        "get": {
+            "summary": "List the datasets a network can be trained on",
+            "operationId": "listDatasets",
+            "responses": {"200": _json(_array("Dataset"), "digits (bundled, default) and mnist")},
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi",
+            "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+        }
+    },
+    "/test_socketio.html": {
+        "get": {
+            "summary": "A self-contained page that shows live training and starts one",
+            "operationId": "testPage",
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+        }
+    },
+}
+
+_EVENTS = {
+    "training_update": {
+        "payload": _ref("TrainingUpdate"),
+        "when": "after every epoch of every run in the process",
+    },
+    "training_status": {
+        "payload": _ref("TrainingStatus"),
+        "when": "when a run starts (running) and ends (completed, failed, cancelled)",
+    },
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the REST API (treat it as read-only).
+
+    >>> sorted(openapi_document()["paths"])[:3]
+    ['/api/datasets', '/api/health', '/api/jobs']
+    """
+    from nnlab import __version__
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "nnlab",
+            "version": __version__,
+            "description": "Create and train small sigmoid networks; follow training live over "
+            "Socket.IO (path /socket.io/, events in x-socketio-events, no client-to-server events "
+            "needed). CORS allows every origin. Errors are JSON {error, field}.",
+        },
+        "paths": _PATHS,
+        "components": {"schemas": _SCHEMAS},
+        "x-socketio-events": _EVENTS,
+    }

@@ -1,0 +1,268 @@
+"""The background server: uvicorn on its own thread and event loop, one per process.
+
+The listening socket is bound in the caller's thread, so a busy port fails right there with
+:class:`PortInUseError` and ``port=0`` is resolved before anything starts. uvicorn then runs
+with ``asyncio.run`` in a daemon thread (never on a notebook kernel's own loop, which is busy
+whenever a cell runs). Stopping closes every client connection first (a held long-poll would
+otherwise delay the stop), then asks uvicorn to exit and joins the thread. The server stack
+(socketio, starlette, uvicorn) is imported on the first start, not with this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import errno
+import logging
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nnlab.server.app import ServerApp
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PortInUseError", "Server", "current", "serve"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+# Library etiquette: nothing from the server thread reaches a notebook cell's output unless
+# the user configures logging (log records would land in whichever cell is running).
+for _name in ("nnlab.server", "uvicorn", "uvicorn.error", "uvicorn.access"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
+
+
+class PortInUseError(OSError):
+    """The port is taken (by another program, or an nnlab server in another kernel)."""
+
+
+def _check_port(port: Any) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an int in 0..65535 (0 picks a free port), got {port!r}")
+    return port
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening, non-blocking socket on ``host:port``, or a clear error."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValueError(f"host {host!r} cannot be resolved ({exc}): use e.g. '127.0.0.1'") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Lets a restarted server take the port back while old connections linger in TIME_WAIT;
+        # it does not allow two servers on one port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            other = port + 1 if port < 65535 else DEFAULT_PORT
+            raise PortInUseError(
+                errno.EADDRINUSE,
+                f"port {port} on {host} is already in use (by another program, or an nnlab server "
+                f"in another kernel): use another port, e.g. nnlab.serve(port={other}) or "
+                f"`nnlab serve --port {other}`, or port 0 for any free one",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise PermissionError(
+                errno.EACCES,
+                f"not allowed to listen on port {port} on {host} (ports below 1024 need root): "
+                "use a port such as 8000, or port 0 for any free one",
+            ) from None
+        raise
+    return sock
+
+
+def _url(host: str, port: int) -> str:
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+class Server:
+    """nnlab's Starlette + python-socketio server, running in a background thread.
+
+    ``start()`` returns once the port accepts connections; ``stop()`` frees it. ``url`` is
+    where clients connect (``url + "/test_socketio.html"`` is the test page). Most code
+    calls :func:`serve` instead, which keeps one server per process.
+    """
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+        if not isinstance(host, str):
+            raise ValueError(f"host must be a string such as '127.0.0.1', got {host!r}")
+        self.host = host
+        self.requested_port = _check_port(port)
+        self.port = self.requested_port
+        self._app: ServerApp | None = None
+        self._uvicorn: Any = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the server."""
+        return _url(self.host, self.port)
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is up and accepting connections."""
+        thread = self._thread
+        return bool(
+            thread is not None
+            and thread.is_alive()
+            and self._uvicorn is not None
+            and self._uvicorn.started
+            and not self._uvicorn.should_exit
+        )
+
+    @property
+    def clients(self) -> int:
+        """Number of connected Socket.IO clients."""
+        return self._app.fanout.clients if self._app is not None and self.running else 0
+
+    def __repr__(self) -> str:
+        state = f"running, {self.clients} clients" if self.running else "stopped"
+        return f"<nnlab Server {self.url} · {state}>"
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ start / stop
+    def start(self, timeout: float = 10.0) -> Server:
+        """Start serving and return once the port accepts connections (no-op if running).
+
+        Raises :class:`PortInUseError` if the port is taken, ``RuntimeError`` if the server
+        did not come up within ``timeout`` seconds.
+        """
+        if self.running:
+            return self
+        sock = _bind(self.host, self.requested_port)
+        self.port = sock.getsockname()[1]
+        try:
+            import uvicorn
+
+            from nnlab.server.app import create_app
+
+            self._app = create_app()
+            config = uvicorn.Config(
+                self._app.asgi,
+                log_config=None,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=2,
+                # Small JSON updates: compressing them costs more CPU than it saves.
+                ws_per_message_deflate=False,
+                ws_max_size=1 << 20,
+            )
+            self._uvicorn = uvicorn.Server(config)
+        except BaseException:
+            sock.close()
+            raise
+        self._error = None
+        self._thread = threading.Thread(
+            target=self._serve_forever, args=(sock,), name="nnlab-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._uvicorn.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._uvicorn.should_exit = True
+                self._thread.join(2.0)
+                reason = repr(self._error) if self._error else f"not up after {timeout:g}s"
+                raise RuntimeError(f"the nnlab server on {self.url} failed to start: {reason}")
+            time.sleep(0.002)
+        return self
+
+    def _serve_forever(self, sock: socket.socket) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            try:
+                await self._uvicorn.serve(sockets=[sock])
+            finally:
+                sock.close()
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported by start(); never printed into a cell
+            self._error = exc
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close every client connection, stop serving and free the port (no-op if stopped)."""
+        thread, loop, app = self._thread, self._loop, self._app
+        if thread is None or not thread.is_alive():
+            return
+        if loop is not None and app is not None and not loop.is_closed():
+            try:
+                future = asyncio.run_coroutine_threadsafe(app.close_clients(), loop)
+                future.result(timeout=2.0)
+            except Exception:  # stopping goes on: uvicorn's graceful timeout is the backstop
+                logging.getLogger("nnlab.server").debug("closing clients failed", exc_info=True)
+        self._uvicorn.should_exit = True
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+
+
+_current: Server | None = None
+_current_lock = threading.Lock()
+_atexit_registered = False
+
+
+def current() -> Server | None:
+    """The server :func:`serve` started in this process, if it is running."""
+    server = _current
+    return server if server is not None and server.running else None
+
+
+def _stop_current() -> None:
+    server = _current
+    if server is not None:
+        server.stop()
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, timeout: float = 10.0) -> Server:
+    """Serve the REST API, the Socket.IO mirror of every training run and the test page.
+
+    Starts Starlette + python-socketio under uvicorn in a background thread and returns the
+    running :class:`Server` once the port accepts connections. Calling it again (re-running
+    the cell) returns the same server. ``port=0`` picks a free port; a busy port raises
+    :class:`PortInUseError`. Every run in this process -- trained in a cell or over REST --
+    is then sent to every connected client as ``training_update`` after each epoch, with
+    ``training_status`` when it starts and ends. ``server.stop()`` frees the port.
+
+    >>> server = serve(port=0)
+    >>> server.running, server.url.startswith("http://127.0.0.1:")
+    (True, True)
+    >>> serve(port=0) is server
+    True
+    >>> server.stop(); server.running
+    False
+    """
+    global _current, _atexit_registered
+    _check_port(port)
+    with _current_lock:
+        server = _current
+        if server is not None and server.running:
+            if server.host == host and port in (0, server.port, server.requested_port):
+                return server
+            raise RuntimeError(
+                f"an nnlab server is already running at {server.url}: use it (nnlab.serve(port="
+                f"{server.port})), or stop it first (nnlab.server.current().stop())"
+            )
+        server = Server(host, port).start(timeout)
+        _current = server
+        if not _atexit_registered:
+            atexit.register(_stop_current)
+            _atexit_registered = True
+        return server
