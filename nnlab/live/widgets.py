@@ -269,6 +269,8 @@ class LiveView(Observer):
     def on_run_end(self, job: TrainingJob) -> None:
         if job is self.job:
             now = _clock()
+            if job.current_epoch > len(self.state.rows):  # stopped within an epoch: how far it got
+                self.state.batch(job.batches_done, job.n_batches, now=now)
             self.state.run_ended(job.status, now=now, stop_reason=job.stop_reason, error=job.error)
             self._finish(now)
 
