@@ -1,0 +1,170 @@
+"""The widget view outside a kernel (widgets exist and update; nothing is sent), and
+which view ``progress=`` picks."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nnlab
+from nnlab.live import mode
+from nnlab.live.widgets import LiveView, _cancel_while_busy, watch
+from nnlab.observers import Observer, TextProgress, make_progress
+
+
+@pytest.fixture(scope="module")
+def long_epochs() -> nnlab.Dataset:
+    """1,600 mini-batches of 10 per epoch: long enough to stop inside one."""
+    rng = np.random.default_rng(0)
+    return nnlab.datasets.from_arrays(rng.random((20_000, 64)), rng.integers(0, 10, 20_000), name="long")
+
+
+class ClickAt(Observer):
+    """Clicks the view's Stop button in the middle of ``epoch``."""
+
+    def __init__(self, view: LiveView, epoch: int) -> None:
+        self.view, self.epoch = view, epoch
+
+    def on_batch_end(self, job: Any, epoch: int, batch: int, n_batches: int) -> None:
+        if epoch == self.epoch and batch < n_batches:
+            self.view.stop_button.click()
+
+
+def test_view_follows_a_run_and_ends_in_success() -> None:
+    view = LiveView(display=False, stable=True)
+    assert view.header.value.count("Waiting") == 1
+    job = nnlab.train(nnlab.Network([64, 12, 10], seed=0), epochs=4, seed=0, observers=[view], progress=False)
+    assert view.done
+    assert (view.epoch_bar.value, view.epoch_bar.max, view.epoch_bar.bar_style) == (4, 4, "success")
+    assert (view.batch_bar.value, view.batch_bar.max, view.batch_bar.bar_style) == (130, 130, "success")
+    assert "Completed · 4/4 epochs" in view.header.value
+    assert view.table.value.count("<tr>") == 1 + 4
+    assert "<polyline" in view.curve.value
+    assert view.stop_button.disabled
+    assert repr(view) == f"<LiveView · epoch 4/4 · accuracy {job.latest.accuracy:.4f} · completed>"
+    assert view.record()["text/plain"].startswith("Training [64, 12, 10] on digits · Completed")
+
+
+def test_a_second_run_does_not_take_over_a_view() -> None:
+    view = LiveView(display=False)
+    net = nnlab.Network([64, 12, 10], seed=0)
+    first = nnlab.train(net, epochs=1, seed=0, observers=[view], progress=False)
+    nnlab.train(net, epochs=3, seed=0, observers=[view], progress=False)
+    assert view.job is first
+    assert view.epoch_bar.max == 1
+
+
+def test_redraws_are_throttled_by_time_but_every_epoch_gets_drawn_with_no_throttle() -> None:
+    net = nnlab.Network([64, 12, 10], seed=0)
+    throttled = LiveView(display=False, interval=0.1)
+    start = time.perf_counter()
+    nnlab.train(net, epochs=150, seed=0, observers=[throttled], progress=False)
+    elapsed = time.perf_counter() - start
+    # first and final frames, and at most one frame per interval for batches and for epochs
+    assert throttled.throttle.frames <= 2 * elapsed / 0.1 + 4
+    assert throttled.throttle.frames < 150
+    every = LiveView(display=False, interval=0)
+    nnlab.train(net, epochs=5, seed=0, observers=[every], progress=False)
+    assert every.throttle.frames >= 1 + 5 + 1
+
+
+def test_stop_button_cancels_at_the_next_mini_batch(long_epochs: nnlab.Dataset) -> None:
+    view = LiveView(display=False, stable=True)
+    job = nnlab.TrainingJob(
+        nnlab.Network([64, 12, 10], seed=0),
+        long_epochs,
+        epochs=20,
+        seed=0,
+        observers=[view, ClickAt(view, 2)],
+        progress=False,
+    ).run()
+    assert (job.status, job.stop_reason, len(job.history)) == ("cancelled", "cancelled", 1)
+    assert 0 < job.batches_done < job.n_batches
+    assert view.state.status_text(timings=False) == "Cancelled at epoch 2/20 · 1 finished epoch kept"
+    assert (view.epoch_bar.value, view.epoch_bar.bar_style) == (1, "warning")
+    assert view.batch_bar.value == job.batches_done
+    assert view.stop_button.disabled
+
+
+def test_failed_run_shows_its_error_in_danger_style() -> None:
+    view = LiveView(display=False)
+    job = nnlab.train(
+        nnlab.Network([64, 12, 10], seed=0),
+        epochs=3,
+        seed=0,
+        learning_rate=1e300,
+        observers=[view],
+        progress=False,
+    )
+    assert job.status == "failed"
+    assert view.epoch_bar.bar_style == "danger"
+    assert "Failed at epoch 1/3: training diverged in epoch 1" in view.header.value
+    assert "Try a smaller learning_rate" in view.record()["text/plain"]
+
+
+def test_watch_follows_a_background_run_and_its_stop_cancels_it(long_epochs: nnlab.Dataset) -> None:
+    job = nnlab.train(
+        nnlab.Network([64, 12, 10], seed=0), long_epochs, epochs=50, seed=0, background=True, progress=False
+    )
+    view = watch(job, display=False, interval=0.02, stable=True)
+    while len(view.state.rows) < 1:
+        time.sleep(0.01)
+    view.stop()
+    assert view.wait(30)
+    assert job.status == "cancelled"
+    assert [r.epoch for r in view.state.rows] == [r.epoch for r in job.history]
+    assert view.epoch_bar.bar_style == "warning"
+    assert view.state.status_text(timings=False).startswith("Cancelled at epoch")
+    with pytest.raises(ValueError, match="no training job with id 'nope'"):
+        watch("nope", display=False)
+
+
+def test_press_during_a_busy_cell_reaches_the_view_before_the_kernel_routes_it() -> None:
+    routed: list[Any] = []
+    comm = SimpleNamespace(_reply_subshell_for=lambda data, default: routed.append(data) or default)
+    clicks: list[int] = []
+    _cancel_while_busy(SimpleNamespace(comm=comm), lambda: clicks.append(1))
+    click = {"method": "custom", "content": {"event": "click"}}
+    assert comm._reply_subshell_for(click, "main") == "main"
+    assert comm._reply_subshell_for({"method": "update", "state": {}}, "main") == "main"
+    assert comm._reply_subshell_for(None, "main") == "main"
+    assert clicks == [1]
+    assert routed == [click, {"method": "update", "state": {}}, None]  # the kernel's routing is kept
+
+
+def test_progress_auto_outside_a_kernel_prints_lines_on_stderr() -> None:
+    observer = make_progress("auto")
+    assert isinstance(observer, TextProgress)
+    assert observer.stream is sys.stderr
+
+
+def test_progress_widgets_outside_a_kernel_warns_once_and_prints_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mode, "_warned", set())
+    with pytest.warns(mode.ProgressWarning, match="needs a Jupyter front end"):
+        observer = make_progress("widgets")
+    assert isinstance(observer, TextProgress)
+    assert observer.stream is None  # stdout, as "text"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_progress("widgets")  # no second warning
+
+
+def test_progress_widgets_without_ipywidgets_falls_back_to_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mode, "_warned", set())
+    monkeypatch.setattr(mode, "in_kernel", lambda: True)
+    monkeypatch.setitem(sys.modules, "nnlab.live.widgets", None)  # import fails as if not installed
+    with pytest.warns(mode.ProgressWarning, match="pip install ipywidgets"):
+        assert isinstance(make_progress("widgets"), TextProgress)
+
+
+def test_progress_rejects_unknown_values() -> None:
+    with pytest.raises(ValueError, match="progress must be 'auto', 'widgets', 'text' or False, got 'bars'"):
+        make_progress("bars")
