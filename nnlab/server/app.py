@@ -58,6 +58,25 @@ class ServerApp:
         await self.sio.shutdown()
 
 
+def _answer_held_polls(sio: socketio.AsyncServer) -> None:
+    """Answer a closing polling connection's held long-poll at once.
+
+    python-engineio queues nothing when a client closes its connection, so the client's
+    pending GET would otherwise be held for ``ping_interval + ping_timeout`` seconds (and
+    python-socketio's client waits that long in ``disconnect()``).
+    """
+    eio = sio.eio
+    handle = eio.handlers["disconnect"]
+
+    async def on_disconnect(eio_sid: str, reason: Any = None) -> None:
+        await handle(eio_sid, reason)
+        socket = eio.sockets.get(eio_sid)
+        if socket is not None and not socket.upgraded:
+            socket.queue.put_nowait(None)  # ends the held poll with an empty answer
+
+    eio.on("disconnect", on_disconnect)
+
+
 def _page() -> bytes:
     return resources.files("nnlab.server").joinpath("static", TEST_PAGE).read_bytes()
 
@@ -86,6 +105,7 @@ def create_app(
     fanout = Fanout(sio, outbox, registry)
     sio.on("connect", fanout.on_connect)
     sio.on("disconnect", fanout.on_disconnect)
+    _answer_held_polls(sio)
     api = RestApi(registry, clients=lambda: fanout.clients)
     page = _page()
 

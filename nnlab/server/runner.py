@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import errno
 import logging
 import socket
@@ -210,8 +211,22 @@ class Server:
             except Exception:  # stopping goes on: uvicorn's graceful timeout is the backstop
                 logging.getLogger("nnlab.server").debug("closing clients failed", exc_info=True)
         self._uvicorn.should_exit = True
-        if thread is not threading.current_thread():
-            thread.join(timeout)
+        if thread is threading.current_thread():
+            return
+        thread.join(min(timeout, 0.5))
+        if thread.is_alive() and loop is not None and not loop.is_closed():
+            # A client that stopped reading keeps its connection's writer waiting forever:
+            # cut such connections instead of waiting for uvicorn's graceful timeout.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._abort_connections)
+        thread.join(timeout)
+
+    def _abort_connections(self) -> None:
+        state = getattr(self._uvicorn, "server_state", None)
+        for connection in list(getattr(state, "connections", ())):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
 
 
 _current: Server | None = None
