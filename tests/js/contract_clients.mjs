@@ -1,0 +1,99 @@
+// N socket.io-client v4 clients with exactly the options of the dashboard contract
+// (seed-websocket-api.md): they validate every training_update field and record epochs.
+//
+//   node contract_clients.mjs URL N_CLIENTS N_JOBS
+//
+// Prints {"ready": true, ...} once every client is connected, then, once every client has
+// seen N_JOBS runs end (training_status other than "running"), one summary line and exits.
+import { io } from "socket.io-client";
+
+const [url, nArg, jobsArg] = process.argv.slice(2);
+const nClients = Number(nArg || 1);
+const nJobs = Number(jobsArg || 1);
+const FIELDS = ["job_id", "network_id", "epoch", "total_epochs", "accuracy", "elapsed_time", "progress", "correct", "total"];
+
+function problems(u) {
+  const bad = [];
+  const keys = Object.keys(u);
+  for (const k of keys) if (!FIELDS.includes(k)) bad.push(`unexpected field ${k}`);
+  for (const k of FIELDS.slice(0, 7)) if (!keys.includes(k)) bad.push(`missing field ${k}`);
+  if (typeof u.job_id !== "string" || !u.job_id) bad.push("job_id is not a non-empty string");
+  if (typeof u.network_id !== "string" || !u.network_id) bad.push("network_id is not a non-empty string");
+  if (!Number.isInteger(u.total_epochs) || u.total_epochs < 1) bad.push("total_epochs is not an int >= 1");
+  if (!Number.isInteger(u.epoch) || u.epoch < 1 || u.epoch > u.total_epochs) bad.push("epoch is not in 1..total_epochs");
+  if (!(typeof u.elapsed_time === "number" && Number.isFinite(u.elapsed_time) && u.elapsed_time >= 0)) bad.push("elapsed_time");
+  if (!(typeof u.progress === "number" && Math.abs(u.progress - (100 * u.epoch) / u.total_epochs) < 1e-9)) bad.push("progress");
+  const hasCounts = "correct" in u || "total" in u;
+  if (u.accuracy === null) {
+    if (hasCounts) bad.push("correct/total present without accuracy");
+  } else {
+    if (!(typeof u.accuracy === "number" && u.accuracy >= 0 && u.accuracy <= 1)) bad.push("accuracy is not in [0, 1]");
+    if (!Number.isInteger(u.correct) || !Number.isInteger(u.total) || u.correct < 0 || u.correct > u.total) bad.push("correct/total");
+    else if (Math.abs(u.accuracy - u.correct / u.total) > 1e-12) bad.push("accuracy != correct / total");
+  }
+  return bad;
+}
+
+const clients = [];
+let connected = 0;
+let finishedClients = 0;
+
+function maybeDone() {
+  if (finishedClients < nClients) return;
+  const summary = clients.map((c) => ({
+    id: c.id,
+    transport: c.transport,
+    epochs: c.epochs,
+    statuses: c.statuses,
+    problems: c.problems.slice(0, 20),
+    updates: c.updates,
+    first: c.first,
+  }));
+  console.log(JSON.stringify({ done: true, clients: summary }));
+  for (const c of clients) c.socket.disconnect();
+  setTimeout(() => process.exit(0), 50);
+}
+
+for (let i = 0; i < nClients; i++) {
+  const options = {
+    transports: ["websocket", "polling"],
+    timeout: 20000,
+    reconnection: true,
+    reconnectionAttempts: 5,
+    reconnectionDelay: 1000,
+  };
+  if (nClients > 1) options.forceNew = true; // one connection each, as separate browsers would have
+  const socket = io(url, options);
+  const c = { socket, id: null, transport: null, epochs: {}, statuses: {}, problems: [], updates: 0, ended: 0, first: null };
+  clients.push(c);
+  socket.on("connect", () => {
+    c.id = socket.id;
+    c.transport = socket.io.engine.transport.name;
+    connected += 1;
+    if (connected === nClients) console.log(JSON.stringify({ ready: true, clients: nClients }));
+  });
+  socket.on("connect_error", (err) => {
+    console.error(`client ${i} connect_error: ${err.message}`);
+  });
+  socket.on("training_update", (u) => {
+    c.updates += 1;
+    if (c.first === null) c.first = u;
+    for (const p of problems(u)) c.problems.push(`${p}: ${JSON.stringify(u)}`);
+    (c.epochs[u.job_id] ||= []).push(u.epoch);
+  });
+  socket.on("training_status", (s) => {
+    (c.statuses[s.job_id] ||= []).push(s.status);
+    if (s.status !== "running") {
+      c.ended += 1;
+      if (c.ended === nJobs) {
+        finishedClients += 1;
+        maybeDone();
+      }
+    }
+  });
+}
+
+setTimeout(() => {
+  console.error(`timed out: ${connected}/${nClients} connected, ${finishedClients} finished`);
+  process.exit(3);
+}, 120000).unref();
