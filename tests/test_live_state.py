@@ -164,23 +164,27 @@ def test_sync_catches_up_with_a_job_read_from_another_thread() -> None:
     assert not state.sync(job, now=4.0)
 
 
-def test_throttle_draws_at_most_once_per_interval_with_its_own_budget_for_epochs() -> None:
+def test_throttle_draws_at_most_once_per_interval_but_slow_epochs_at_once() -> None:
     throttle = Throttle(0.1)
     assert throttle.due(0.0)
     throttle.drawn(0.0)
     assert not throttle.due(0.05)
-    assert throttle.due(0.05, epoch=True)  # a slow epoch's end is drawn at once
-    throttle.drawn(0.05, epoch=True)
-    assert not throttle.due(0.1, epoch=True)
+    assert throttle.epoch_due(0.05)  # the first epoch, which took longer than the interval
+    throttle.drawn(0.05)
     assert not throttle.due(0.14)
     assert throttle.due(0.16)
-    # 1,000 fast epochs (1 ms each) over one second: about 10 epoch frames, not 1,000
+    assert throttle.epoch_due(0.5)  # a slow epoch's end is drawn at once, even right after
+    throttle.drawn(0.5)
+    assert throttle.epoch_due(0.61)
+    # 1,000 fast epochs (1 ms each) in a second: about 10 frames, not 1,000
     throttle = Throttle(0.1)
     for k in range(1000):
         now = k / 1000
-        if throttle.due(now, epoch=True):
-            throttle.drawn(now, epoch=True)
-    assert 9 <= throttle.frames <= 11
+        if throttle.due(now):  # epoch start
+            throttle.drawn(now)
+        if throttle.epoch_due(now + 0.0009):  # epoch end
+            throttle.drawn(now + 0.0009)
+    assert 10 <= throttle.frames <= 12
 
 
 def test_interval_from_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,10 +144,10 @@ class Bar:
 
 
 class Throttle:
-    """When to redraw: at most one frame per ``interval`` seconds for mini-batches and,
-    separately, for epoch ends -- so a slow epoch's end is drawn at once, while epochs
-    faster than the interval are drawn together (no row is lost: the next frame shows
-    them all). The first and the final frames are forced by the caller.
+    """When to redraw: at most one frame per ``interval`` seconds, except that the end of
+    an epoch that itself took ``interval`` or longer is drawn at once. Epochs faster than
+    that are drawn together by the next frame (every frame shows every finished epoch,
+    so no row is lost). The first and the final frames are forced by the caller.
 
     >>> t = Throttle(0.1)
     >>> t.due(0.0), t.drawn(0.0), t.due(0.05), t.due(0.1)
@@ -157,19 +157,22 @@ class Throttle:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._last = -math.inf
-        self._last_epoch = -math.inf
+        self._epoch_end = -math.inf
         self.frames = 0
 
-    def due(self, now: float, *, epoch: bool = False) -> bool:
-        """Whether a mini-batch frame (or, with ``epoch``, an epoch-end frame) is due."""
-        last = self._last_epoch if epoch else self._last
-        return now - last >= self.interval
+    def due(self, now: float) -> bool:
+        """Whether a frame is due at ``now``."""
+        return now - self._last >= self.interval
 
-    def drawn(self, now: float, *, epoch: bool = False) -> None:
+    def epoch_due(self, now: float) -> bool:
+        """An epoch ended at ``now``: whether to draw it (call once per epoch end)."""
+        slow = now - self._epoch_end >= self.interval
+        self._epoch_end = now
+        return slow or self.due(now)
+
+    def drawn(self, now: float) -> None:
         """Record that a frame was drawn at ``now``."""
         self._last = now
-        if epoch:
-            self._last_epoch = now
         self.frames += 1
 
 

@@ -136,7 +136,7 @@ class LiveView(Observer):
         )
         self.widget.add_class("nnlab-live")
 
-    def _draw(self, now: float, *, epoch: bool = False) -> None:
+    def _draw(self, now: float) -> None:
         """Push the state to the widgets (only values that changed are sent)."""
         with self._lock:
             state, timings = self.state, self.timings
@@ -161,7 +161,7 @@ class LiveView(Observer):
             if state.done or state.stop_requested:
                 self.stop_button.disabled = True
                 self.stop_button.description = "Stopping…" if not state.done else "Stop"
-            self.throttle.drawn(now, epoch=epoch)
+            self.throttle.drawn(now)
 
     # ------------------------------------------------------------ display
     def show(self) -> None:
@@ -243,7 +243,7 @@ class LiveView(Observer):
         if self._adopt(job) and not self.state.rows:
             now = _clock()
             self.state.run_started(now=now)
-            self._draw(now, epoch=True)
+            self._draw(now)
 
     def on_epoch_start(self, job: TrainingJob, epoch: int) -> None:
         if job is self.job:
@@ -263,8 +263,8 @@ class LiveView(Observer):
         if job is self.job:
             now = _clock()
             self.state.epoch_ended(record, now=now)
-            if self.throttle.due(now, epoch=True):
-                self._draw(now, epoch=True)
+            if self.throttle.epoch_due(now):
+                self._draw(now)
 
     def on_run_end(self, job: TrainingJob) -> None:
         if job is self.job:
@@ -278,7 +278,7 @@ class LiveView(Observer):
         with self._lock:
             if self._finished.is_set():
                 return
-            self._draw(now, epoch=True)
+            self._draw(now)
             self._finished.set()
             self._write_record(now)
 
