@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -12,7 +14,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -339,3 +341,52 @@ class RawEngineIO:
         """Vanish: reset the connection without a close frame."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Serve any ASGI app with uvicorn on a free loopback port in a thread; yields its URL."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    config = uvicorn.Config(app, log_config=None, access_log=False, log_level="warning", lifespan="auto")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive(), "test server died"
+        assert time.monotonic() < deadline, "test server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def under_prefix(app: Any, prefix: str) -> Any:
+    """``app`` as a path-prefix proxy such as Jupyter's ``/proxy/8000/`` shows it: requests
+    under ``prefix`` reach it with the prefix stripped; any other path is a 404."""
+
+    async def proxied(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            return await app(scope, receive, send)
+        path = scope["path"]
+        if path.startswith(prefix + "/"):
+            inner = path[len(prefix) :]
+            return await app({**scope, "path": inner, "raw_path": inner.encode()}, receive, send)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return None
+        headers = [(b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 404, "headers": headers})
+        await send({"type": "http.response.body", "body": f"outside {prefix}/: {path}".encode()})
+        return None
+
+    return proxied

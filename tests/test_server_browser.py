@@ -1,0 +1,199 @@
+"""Headless Chromium (Debian's): the test page, the page behind a path prefix, and CORS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from server_helpers import JS_DIR, external, serve_asgi, train, under_prefix
+
+from nnlab.server import Server
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = external("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with Server(port=0) as running:
+        yield running
+
+
+class Page:
+    """A fresh page that may talk only to ``allowed`` origins and records its errors."""
+
+    def __init__(self, browser: Any, allowed: list[str]) -> None:
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+        def only_allowed(route: Any) -> None:
+            url = route.request.url
+            if any(url.startswith(origin) for origin in allowed):
+                route.continue_()
+            else:  # no CDN, nothing from the internet
+                self.foreign.append(url)
+                route.abort()
+
+        self.context.route("**/*", only_allowed)
+
+    def state(self, expression: str) -> Any:
+        return self.page.evaluate(expression)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _run_the_page(browser: Any, page_url: str, origin: str, screenshot: Path | None = None) -> dict[str, Any]:
+    """Load the test page, see it connect, train with one click, see every epoch arrive."""
+    tab = Page(browser, [origin])
+    try:
+        tab.page.goto(page_url)
+        tab.page.wait_for_selector("#connection[data-state=connected]", timeout=10_000)
+        socket_id = tab.state("window.nnlabPage.socketId")
+        assert socket_id
+        assert f"socket id {socket_id}" in tab.page.inner_text("#connection")
+        tab.page.fill("#epochs", "15")
+        tab.page.click("#train-button")
+        tab.page.wait_for_selector(".job[data-status=completed]", timeout=20_000)
+        card = tab.page.locator(".job[data-status=completed]")
+        assert card.get_attribute("data-epoch") == "15"
+        job_id = card.get_attribute("data-job-id")
+        epochs = tab.state(f"window.nnlabPage.updates.filter(u => u.job_id === '{job_id}').map(u => u.epoch)")
+        assert epochs == list(range(1, 16))
+        assert card.locator(".bar > div").inner_text() == "100.0%"
+        assert card.locator(".field-epoch").inner_text() == "15 / 15"
+        assert card.locator(".field-accuracy").inner_text().endswith("%")
+        assert card.locator(".field-correct").inner_text().endswith("/ 300")
+        assert card.locator(".field-remaining").inner_text() == "0"
+        assert f"Job ID: {job_id}" in card.inner_text()
+        statuses = tab.state(
+            f"window.nnlabPage.statuses.filter(s => s.job_id === '{job_id}').map(s => s.status)"
+        )
+        assert statuses == ["running", "completed"]
+        assert "training_status" in tab.page.inner_text("#log")
+        # a run from the notebook appears too
+        job = train(epochs=3)
+        tab.page.wait_for_selector(f".job[data-job-id='{job.job_id}'][data-status=completed]", timeout=10_000)
+        if screenshot is not None:
+            # let the progress bars finish their CSS transition first
+            tab.page.wait_for_function(
+                "[...document.querySelectorAll('.job[data-status=completed] .bar > div')].every("
+                "d => d.getBoundingClientRect().width >= d.parentElement.getBoundingClientRect().width - 1)"
+            )
+            tab.page.screenshot(path=str(screenshot), full_page=True)
+        assert tab.errors == []
+        assert tab.foreign == []
+        return {"socket_id": socket_id, "job_id": job_id}
+    finally:
+        tab.close()
+
+
+def test_the_test_page_trains_with_one_click_and_shows_every_update(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    shot = tmp_path / "test_socketio.png"
+    _run_the_page(browser, f"{server.url}/test_socketio.html", server.url, screenshot=shot)
+    assert shot.stat().st_size > 20_000
+
+
+def test_the_test_page_works_behind_a_path_prefix(browser: Any) -> None:
+    from nnlab.server.app import create_app
+
+    app = create_app()
+    with serve_asgi(under_prefix(app.asgi, "/proxy/8000")) as url:
+        # the app is reachable only under the prefix: an absolute URL in the page would fail
+        _run_the_page(browser, f"{url}/proxy/8000/test_socketio.html", url)
+
+
+OTHER_ORIGIN_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><script src="socket.io.min.js"></script></head><body><script>
+const server = new URLSearchParams(location.search).get("server");
+const results = (window.results = {});
+function connect(name, transports) {
+  return new Promise((resolve) => {
+    const socket = io(server, { transports, timeout: 20000, reconnection: true, reconnectionAttempts: 5,
+                                reconnectionDelay: 1000, forceNew: true });
+    const r = (results[name] = { epochs: [], errors: [] });
+    socket.on("connect", () => {
+      r.id = socket.id; r.transport = socket.io.engine.transport.name; resolve();
+    });
+    socket.on("connect_error", (e) => r.errors.push(String(e.message)));
+    socket.on("training_update", (u) => r.epochs.push(u.epoch));
+  });
+}
+async function post(path, body) {
+  const response = await fetch(server + path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return [response.status, await response.json()];
+}
+(async () => {
+  await Promise.all([connect("polling", ["polling"]), connect("websocket", ["websocket"])]);
+  const [created, net] = await post("/api/networks", { sizes: [64, 30, 10] });
+  const [started, job] = await post(`/api/networks/${net.network_id}/train`,
+                                    { epochs: 6, mini_batch_size: 10, learning_rate: 3.0 });
+  Object.assign(results, { created, started, job_id: job.job_id });
+})().catch((e) => { results.fatal = String(e); });
+</script></body></html>"""
+
+
+def test_a_page_from_another_origin_connects_and_calls_rest(browser: Any, server: Server) -> None:
+    """The stand-in for the Angular dashboard: socket.io-client from its own origin."""
+    from starlette.applications import Starlette
+    from starlette.responses import FileResponse, HTMLResponse
+    from starlette.routing import Route
+
+    bundle = JS_DIR / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+    if not bundle.exists():
+        external("node")  # skips or fails with the npm hint
+    dashboard = Starlette(
+        routes=[
+            Route("/", lambda request: HTMLResponse(OTHER_ORIGIN_PAGE)),
+            Route("/socket.io.min.js", lambda request: FileResponse(bundle)),
+        ]
+    )
+    with serve_asgi(dashboard) as origin:
+        assert origin != server.url
+        tab = Page(browser, [origin, server.url])
+        try:
+            tab.page.goto(f"{origin}/?server={server.url}")
+            tab.page.wait_for_function(
+                "(r => r.fatal || (r.polling && r.websocket &&"
+                " r.polling.epochs.length === 6 && r.websocket.epochs.length === 6))(window.results)",
+                timeout=20_000,
+            )
+            results = tab.state("window.results")
+        finally:
+            tab.close()
+    assert "fatal" not in results, results
+    assert (results["created"], results["started"]) == (201, 202)
+    assert results["polling"]["transport"] == "polling"
+    assert results["websocket"]["transport"] == "websocket"
+    for name in ("polling", "websocket"):
+        assert results[name]["errors"] == []
+        assert results[name]["epochs"] == [1, 2, 3, 4, 5, 6]
+    assert tab.errors == []
