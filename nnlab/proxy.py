@@ -273,6 +273,9 @@ class Endpoints:
     def __str__(self) -> str:
         return self.text()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text())  # a notebook's text/plain: the lines, not the fields
+
     def _repr_html_(self) -> str:
         def link(url: str) -> str:
             u = html.escape(url, quote=True)

@@ -143,3 +143,10 @@ def test_a_parent_process_that_is_a_jupyter_server(tmp_path: Path) -> None:
 def test_port_must_be_a_real_port(port: object) -> None:
     with pytest.raises(ValueError, match="port must be the server's port"):
         endpoints(port, environ={})  # type: ignore[arg-type]
+
+
+def test_notebooks_show_the_text_not_the_fields() -> None:
+    from IPython.lib.pretty import pretty
+
+    e = endpoints(8000, environ=HUB)
+    assert pretty(e) == e.text() == str(e)
