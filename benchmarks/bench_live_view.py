@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
     args = parser.parse_args(argv)
-    pairs_digits, pairs_mnist = (3, 1) if args.quick else (11, 7)
+    pairs_digits, pairs_mnist = (3, 1) if args.quick else (21, 7)
     rng = np.random.default_rng(0)
     X = rng.random((60_000, 784), dtype=np.float64)
     y = rng.integers(0, 10, 60_000)

@@ -86,14 +86,13 @@ def test_long_runs_keep_the_first_and_last_epochs() -> None:
 
 
 def test_curve_draws_each_measured_series() -> None:
-    assert svg_curve([]) == ""
-    one = svg_curve(synthetic(1).rows)
+    one = svg_curve(synthetic(1).curves)
     assert one.count("<circle") == 3  # accuracy, training and evaluation cost: one point each
-    many = svg_curve(synthetic(500).rows)
+    many = svg_curve(synthetic(500).curves)
     assert many.count("<polyline") == 3  # no validation series measured
     points = re.findall(r'points="([^"]+)"', many)[0].split()
-    assert len(points) == 300  # thinned, the last epoch kept
-    assert points[-1].startswith("368.0,")  # the right edge of the plot
+    assert len(points) == 2 * 300  # thinned ("x y" pairs), the last epoch kept
+    assert points[-2] == "3680"  # x of the last epoch, in tenths of a pixel: the right edge
     assert "validation accuracy" not in many
 
 

@@ -12,12 +12,16 @@ output depends on the clock, so a seeded run renders the same bytes every time.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nnlab.live.state import Bar, LiveState
+import numpy as np
+import numpy.typing as npt
+
+from nnlab.live.state import Bar, Curves, LiveState
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
@@ -50,6 +54,8 @@ _FONT = "font-family:var(--jp-code-font-family,monospace);font-size:12px;line-he
 #: Rows of the table: the live view shows the last ones, the record at most this many.
 LIVE_ROWS = 10
 RECORD_ROWS = 24
+#: Points per line of the live curve (the record's curve keeps up to 300).
+LIVE_POINTS = 120
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -106,6 +112,16 @@ def _shown_rows(rows: Sequence[EpochRecord], limit: int, *, tail_only: bool) -> 
     return [*rows[:head], None, *rows[-(limit - head - 1) :]]
 
 
+_CELL = "padding:1px 8px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_html(record: EpochRecord, timings: bool, validation: bool) -> str:
+    """One ``<tr>``; rows never change, so each is formatted once (cells are numbers)."""
+    cells = LiveState.row_cells(record, timings=timings, validation=validation)
+    return "<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>"
+
+
 def table_html(state: LiveState, *, timings: bool = True, live: bool = False) -> str:
     """The table of finished epochs (the live view shows the last :data:`LIVE_ROWS`)."""
     if not state.rows:
@@ -113,7 +129,7 @@ def table_html(state: LiveState, *, timings: bool = True, live: bool = False) ->
     columns = state.columns(timings=timings)
     validation = "validation accuracy" in columns
     limit = LIVE_ROWS if live else RECORD_ROWS
-    cell = "padding:1px 8px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
+    cell = _CELL
     head = "".join(f'<th style="{cell};font-weight:bold">{_esc(c)}</th>' for c in columns)
     body = []
     for record in _shown_rows(state.rows, limit, tail_only=live):
@@ -124,8 +140,7 @@ def table_html(state: LiveState, *, timings: bool = True, live: bool = False) ->
                 f"… {left_out} more epochs …</td></tr>"
             )
             continue
-        cells = state.row_cells(record, timings=timings, validation=validation)
-        body.append("<tr>" + "".join(f'<td style="{cell}">{_esc(c)}</td>' for c in cells) + "</tr>")
+        body.append(_row_html(record, timings, validation))
     return (
         f'<table style="border-collapse:collapse;margin:4px 0;{_FONT}">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -153,20 +168,21 @@ def table_text(state: LiveState, *, timings: bool = True) -> str:
 
 
 # ---------------------------------------------------------------- the curve
-def _thin(values: Sequence[float | None], most: int) -> list[tuple[int, float]]:
-    """``(epoch, value)`` pairs, at most ``most`` of them, always keeping the last."""
-    points = [(i + 1, v) for i, v in enumerate(values) if v is not None and math.isfinite(v)]
-    if len(points) <= most:
-        return points
-    step = len(points) / most
-    kept = [points[int(k * step)] for k in range(most - 1)]
-    return [*kept, points[-1]]
+def _thin(n: int, most: int) -> npt.NDArray[np.int64]:
+    """Indices of at most ``most`` of ``n`` epochs, evenly spread, first and last kept."""
+    if n <= most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, most).round().astype(np.int64))
 
 
 def _span(
-    values: Sequence[float], floor: float | None = None, ceil: float | None = None
+    values: npt.NDArray[np.float64], floor: float | None = None, ceil: float | None = None
 ) -> tuple[float, float]:
-    lo, hi = min(values), max(values)
+    """A padded axis range for the finite ``values`` (``(0, 1)`` if there are none)."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
     pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 0.05
     lo, hi = lo - pad, hi + pad
     if floor is not None:
@@ -176,38 +192,28 @@ def _span(
     return lo, hi
 
 
-def svg_curve(rows: Sequence[EpochRecord], *, width: int = 420, height: int = 170) -> str:
+def svg_curve(curves: Curves, *, width: int = 420, height: int = 170, most: int = 300) -> str:
     """Accuracy (left axis) and cost (right axis) per epoch as an inline SVG.
 
     Solid lines are the evaluation accuracy and the training cost; dashed ones the
-    validation accuracy and the evaluation cost, when the run measured them.
+    validation accuracy and the evaluation cost, when the run measured them. Long runs
+    are thinned to ``most`` points per line (the first and last epochs always kept).
 
-    >>> svg_curve([])
+    >>> svg_curve(Curves())
     ''
     """
-    if not rows:
+    n = curves.n
+    if not n:
         return ""
-    n = len(rows)
     left, right, top, bottom = 46, 52, 30, 24
     plot_w, plot_h = width - left - right, height - top - bottom
-    series_acc = [
-        ("accuracy", [r.accuracy for r in rows], ""),
-        ("validation accuracy", [r.validation_accuracy for r in rows], "4 3"),
-    ]
-    series_cost = [
-        ("training cost", [r.training_cost for r in rows], ""),
-        ("evaluation cost", [r.evaluation_cost for r in rows], "4 3"),
-    ]
-    accs = [v for _, vals, _ in series_acc for v in vals if v is not None]
-    costs = [v for _, vals, _ in series_cost for v in vals if v is not None and math.isfinite(v)]
-    acc_lo, acc_hi = _span(accs, 0.0, 1.0) if accs else (0.0, 1.0)
-    cost_lo, cost_hi = _span(costs, 0.0) if costs else (0.0, 1.0)
+    acc = {name: curves.series(name) for name in ("accuracy", "validation accuracy")}
+    cost = {name: curves.series(name) for name in ("training cost", "evaluation cost")}
+    acc_lo, acc_hi = _span(np.concatenate(list(acc.values())), 0.0, 1.0)
+    cost_lo, cost_hi = _span(np.concatenate(list(cost.values())), 0.0)
 
-    def x(epoch: int) -> float:
+    def x(epoch: float) -> float:
         return left + (plot_w * (epoch - 1) / (n - 1) if n > 1 else plot_w / 2)
-
-    def y(value: float, lo: float, hi: float) -> float:
-        return top + plot_h * (1 - (value - lo) / (hi - lo if hi > lo else 1.0))
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -221,13 +227,13 @@ def svg_curve(rows: Sequence[EpochRecord], *, width: int = 420, height: int = 17
         yy = top + plot_h * (1 - frac)
         grid = "rgba(128,128,128,0.2)"
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{grid}"/>')
-        acc = acc_lo + frac * (acc_hi - acc_lo)
-        cost = cost_lo + frac * (cost_hi - cost_lo)
+        a_tick = acc_lo + frac * (acc_hi - acc_lo)
+        c_tick = cost_lo + frac * (cost_hi - cost_lo)
         parts.append(
             f'<text x="{left - 4}" y="{yy + 3:.1f}" text-anchor="end" '
-            f'fill="{_ACCURACY}">{100 * acc:.1f}%</text>'
+            f'fill="{_ACCURACY}">{100 * a_tick:.1f}%</text>'
         )
-        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 3:.1f}" fill="{_COST}">{cost:.3g}</text>')
+        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 3:.1f}" fill="{_COST}">{c_tick:.3g}</text>')
     for epoch in sorted({1, n, (n + 1) // 2}):
         parts.append(
             f'<text x="{x(epoch):.1f}" y="{top + plot_h + 13}" text-anchor="middle" '
@@ -237,22 +243,32 @@ def svg_curve(rows: Sequence[EpochRecord], *, width: int = 420, height: int = 17
         f'<text x="{left + plot_w / 2:.1f}" y="{height - 1}" text-anchor="middle" '
         'fill="currentColor">epoch</text>'
     )
+    shown = _thin(n, most)
     legend = {_ACCURACY: [left, 9], _COST: [left, 21]}  # one legend row per axis
-    for (name, values, dash), (lo, hi), color in (
-        *((s, (acc_lo, acc_hi), _ACCURACY) for s in series_acc),
-        *((s, (cost_lo, cost_hi), _COST) for s in series_cost),
+    for name, values, (lo, hi), color in (
+        *((name, v, (acc_lo, acc_hi), _ACCURACY) for name, v in acc.items()),
+        *((name, v, (cost_lo, cost_hi), _COST) for name, v in cost.items()),
     ):
-        points = _thin(values, 300)
-        if not points:
+        picked = values[shown]
+        keep = np.isfinite(picked)
+        if not keep.any():
             continue
+        epochs = shown[keep] + 1
+        xs = left + (plot_w * (epochs - 1) / (n - 1) if n > 1 else np.full(epochs.shape, plot_w / 2))
+        ys = top + plot_h * (1 - (picked[keep] - lo) / (hi - lo if hi > lo else 1.0))
+        dash = "" if name in ("accuracy", "training cost") else "4 3"
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        if len(points) == 1:
-            ((epoch, value),) = points
-            parts.append(f'<circle cx="{x(epoch):.1f}" cy="{y(value, lo, hi):.1f}" r="2.5" fill="{color}"/>')
+        if xs.size == 1:
+            parts.append(f'<circle cx="{xs[0]:.1f}" cy="{ys[0]:.1f}" r="2.5" fill="{color}"/>')
         else:
-            coords = " ".join(f"{x(e):.1f},{y(v, lo, hi):.1f}" for e, v in points)
+            # tenths of a pixel as integers in a group scaled by 0.1: formatting ints is
+            # several times cheaper than floats, and this runs on every live frame
+            tenths = np.rint(10 * np.column_stack((xs, ys))).astype(np.int64)
+            flat = " ".join(map(str, tenths.ravel().tolist()))
+            tenfold = f' stroke-dasharray="{10 * 4} {10 * 3}"' if dash else ""
             parts.append(
-                f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.5"{dash_attr}/>'
+                f'<g transform="scale(0.1)"><polyline points="{flat}" fill="none" stroke="{color}" '
+                f'stroke-width="15"{tenfold}/></g>'
             )
         lx, ly = legend[color]
         parts.append(
@@ -271,7 +287,8 @@ def sparkline(values: Sequence[float | None], *, most: int = 40) -> str:
     >>> sparkline([0.1, 0.5, 0.9, 0.9])
     '▁▅██'
     """
-    points = [v for _, v in _thin(values, most)]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    points = [finite[i] for i in _thin(len(finite), most)]
     if not points:
         return ""
     lo, hi = min(points), max(points)
@@ -298,7 +315,7 @@ def record_html(state: LiveState, now: float, *, timings: bool = True) -> str:
     """The whole view as static HTML: status, both bars, metrics, table and curve."""
     style = state.style
     table = table_html(state, timings=timings)
-    curve = svg_curve(state.rows)
+    curve = svg_curve(state.curves)
     return (
         '<div class="nnlab-live-record" style="display:flex;flex-direction:column;gap:4px">'
         + status_html(state, timings=timings)

@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
 
 __all__ = [
     "DEFAULT_INTERVAL",
     "Bar",
+    "Curves",
     "LiveState",
     "Throttle",
     "format_duration",
@@ -176,6 +180,36 @@ class Throttle:
         self.frames += 1
 
 
+class Curves:
+    """The per-epoch series the curve draws, kept as growing float arrays (NaN where an
+    epoch did not measure a value), so a frame costs the same after 10,000 epochs.
+
+    >>> c = Curves()
+    >>> c.n, c.series("accuracy").shape
+    (0, (0,))
+    """
+
+    NAMES = ("accuracy", "validation accuracy", "training cost", "evaluation cost")
+
+    def __init__(self) -> None:
+        self._data = np.full((len(self.NAMES), 64), np.nan)
+        self.n = 0
+
+    def append(self, record: EpochRecord) -> None:
+        """Add one epoch's values."""
+        if self.n == self._data.shape[1]:
+            grown = np.full((len(self.NAMES), 2 * self.n), np.nan)
+            grown[:, : self.n] = self._data
+            self._data = grown
+        values = (record.accuracy, record.validation_accuracy, record.training_cost, record.evaluation_cost)
+        self._data[:, self.n] = [np.nan if v is None else v for v in values]
+        self.n += 1
+
+    def series(self, name: str) -> npt.NDArray[np.float64]:
+        """One series over the epochs so far (index 0 is epoch 1)."""
+        return self._data[self.NAMES.index(name), : self.n]
+
+
 class LiveState:
     """What a live view shows, updated from the observer hooks or from a job.
 
@@ -201,12 +235,15 @@ class LiveState:
         self.epoch = 0
         self.batches_done = 0
         self.rows: list[EpochRecord] = []
+        self.curves = Curves()
         self.stop_requested = False
         self.run_start: float | None = None
         self.epoch_start: float | None = None
         self.end_time: float | None = None
         #: Bumped whenever a row is added, so views redraw the table only then.
         self.version = 0
+        #: Whether any epoch measured a validation accuracy (the table gets a column).
+        self.has_validation = False
 
     # ------------------------------------------------------------ from the hooks
     @classmethod
@@ -236,7 +273,9 @@ class LiveState:
         self.epoch = record.epoch
         self.batches_done = self.n_batches
         self.rows.append(record)
+        self.curves.append(record)
         self.version += 1
+        self.has_validation = self.has_validation or record.validation_accuracy is not None
 
     def run_ended(
         self, status: str, *, now: float, stop_reason: str | None = None, error: str | None = None
@@ -378,13 +417,14 @@ class LiveState:
     def columns(self, *, timings: bool = True) -> list[str]:
         """Column names of the epoch table."""
         names = ["epoch", "training cost", "evaluation cost", "accuracy", "correct/total"]
-        if any(r.validation_accuracy is not None for r in self.rows):
+        if self.has_validation:
             names.append("validation accuracy")
         if timings:
             names.append("seconds")
         return names
 
-    def row_cells(self, record: EpochRecord, *, timings: bool = True, validation: bool = False) -> list[str]:
+    @staticmethod
+    def row_cells(record: EpochRecord, *, timings: bool = True, validation: bool = False) -> list[str]:
         """One table row as text cells, matching :meth:`columns`."""
         cells = [
             str(record.epoch),

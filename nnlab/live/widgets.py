@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from nnlab.live.record import metrics_html, record_bundle, status_html, svg_curve, table_html
+from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState, Throttle, live_interval
 from nnlab.observers import Observer, stable_output
 
@@ -157,7 +157,7 @@ class LiveView(Observer):
                 self._rows_drawn = state.version
                 self.metrics.value = metrics_html(state, timings=timings)
                 self.table.value = table_html(state, timings=timings, live=True)
-                self.curve.value = svg_curve(state.rows)
+                self.curve.value = svg_curve(state.curves, most=LIVE_POINTS)
             if state.done or state.stop_requested:
                 self.stop_button.disabled = True
                 self.stop_button.description = "Stopping…" if not state.done else "Stop"
