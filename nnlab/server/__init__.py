@@ -8,16 +8,17 @@ Threading rules, in one place:
 * training runs in the caller's thread -- the kernel's for a cell, a worker thread for a
   job started over REST;
 * only the mirror crosses from training threads into the server loop
-  (:mod:`nnlab.server.mirror`: a deque append, drained on the loop by
-  :mod:`nnlab.server.fanout`); nothing else touches python-socketio from outside its loop;
+  (:mod:`nnlab.server.mirror`: a deque append; a pacer thread looks at it and the loop
+  drains it, :mod:`nnlab.server.fanout`); nothing else touches python-socketio from
+  outside its loop;
 * networks and jobs are shared through :data:`nnlab.registry.registry`, behind its lock.
 
 Modules: :mod:`~nnlab.server.runner` (the background thread and :func:`serve`),
 :mod:`~nnlab.server.app` (the ASGI app), :mod:`~nnlab.server.api` (REST),
 :mod:`~nnlab.server.bodies` (input checks), :mod:`~nnlab.server.openapi`,
-:mod:`~nnlab.server.mirror` and :mod:`~nnlab.server.fanout` (the Socket.IO mirror),
-:mod:`~nnlab.server.cli` (``nnlab serve``). Importing this package is cheap: socketio,
-starlette and uvicorn load on the first start.
+:mod:`~nnlab.server.mirror`, :mod:`~nnlab.server.pacing` and :mod:`~nnlab.server.fanout`
+(the Socket.IO mirror), :mod:`~nnlab.server.cli` (``nnlab serve``). Importing this package
+is cheap: socketio, starlette and uvicorn load on the first start.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from nnlab.server.mirror import STATUS_EVENT, UPDATE_EVENT, Outbox, status_payload
+from nnlab.server.pacing import Pacer
 
 if TYPE_CHECKING:
     import socketio
@@ -53,6 +54,7 @@ class Fanout:
         self._outbox = outbox
         self._registry = registry
         self._kick: asyncio.Event | None = None
+        self._pacer: Pacer | None = None
         self._task: asyncio.Task[None] | None = None
         #: Clients connected and past their replay.
         self._clients: set[str] = set()
@@ -69,12 +71,14 @@ class Fanout:
     async def start(self) -> None:
         """Start draining (call on the server loop, e.g. in the app's lifespan)."""
         self._kick = asyncio.Event()
-        self._outbox.start(asyncio.get_running_loop(), self._kick.set)
+        self._pacer = Pacer(self._outbox, self._registry, asyncio.get_running_loop(), self._kick.set)
+        self._pacer.start()
         self._task = asyncio.create_task(self._run(), name="nnlab-fanout")
 
     async def stop(self) -> None:
         """Stop draining; events still waiting are dropped with the server."""
-        self._outbox.close()
+        if self._pacer is not None:
+            self._pacer.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,6 +111,8 @@ class Fanout:
             else:
                 await kick.wait()
             kick.clear()
+            if self._pacer is not None:
+                self._pacer.drained()
             await self._welcome_joiners()
             await self._catch_up_slow_clients()
             for event, job_id, payload in self._outbox.drain():

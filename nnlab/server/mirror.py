@@ -4,9 +4,10 @@ Training runs in the caller's thread (a notebook cell, a REST worker); each serv
 own event loop in its own thread. This module is the only place where the two meet. The
 :class:`Mirror` observer watches every run in the process (it is added to
 :data:`nnlab.registry.registry`) and puts each event in the :class:`Outbox` of every
-running server: a ``deque`` append and a ``threading.Event.set()``, a few microseconds,
-with no system call that would hand the GIL to the server thread. A small waker thread then
-schedules the drain on the server's loop (see :mod:`nnlab.server.fanout`).
+running server: a ``deque`` append of well under a microsecond, with no lock and no
+system call (waking another thread could cost the trainer the GIL or its CPU for
+milliseconds). The server's pacer (:mod:`nnlab.server.pacing`) looks at the outbox on its
+own schedule, and its loop drains it (:mod:`nnlab.server.fanout`).
 
 Nothing here imports the server stack, so the training side stays light.
 """
@@ -15,15 +16,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from nnlab.observers import Observer
 from nnlab.registry import Registry, registry
 
 if TYPE_CHECKING:
-    import asyncio
-
     from nnlab.events import EpochRecord
     from nnlab.training import TrainingJob
 
@@ -63,24 +61,20 @@ def status_payload(job: TrainingJob) -> dict[str, Any]:
 
 
 class Outbox:
-    """Events on their way to one server's loop: any thread puts, the loop drains.
+    """Events on their way to one server's loop: training threads put, the loop drains.
+
+    ``put`` is a bare ``deque`` append: no lock, no system call, nothing woken (the pacer
+    of :mod:`nnlab.server.pacing` comes to look).
 
     >>> box = Outbox()
     >>> box.put(("training_update", "job-1", {"epoch": 1}))
-    >>> box.drain()
-    [('training_update', 'job-1', {'epoch': 1})]
+    >>> len(box), box.drain(), len(box)
+    (1, [('training_update', 'job-1', {'epoch': 1})], 0)
     """
 
     def __init__(self, maxlen: int = OUTBOX_LIMIT) -> None:
         self._items: deque[Item] = deque(maxlen=maxlen)
-        self._ready = threading.Event()
-        self._closed = False
-        self._thread: threading.Thread | None = None
-
-    def put(self, item: Item) -> None:
-        """Hand one event over (from any thread; never blocks, never wakes a loop itself)."""
-        self._items.append(item)
-        self._ready.set()
+        self.put = self._items.append  # the whole hand-off
 
     def drain(self) -> list[Item]:
         """Take every waiting event, oldest first."""
@@ -94,33 +88,6 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._items)
-
-    def start(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], object]) -> None:
-        """Call ``wake()`` on ``loop`` soon after each :meth:`put` (several puts may share one call).
-
-        The waker thread, not the training thread, pays for ``call_soon_threadsafe``.
-        """
-
-        def run() -> None:
-            while True:
-                self._ready.wait()
-                if self._closed:
-                    return
-                self._ready.clear()
-                try:
-                    loop.call_soon_threadsafe(wake)
-                except RuntimeError:  # the loop is closed
-                    return
-
-        self._thread = threading.Thread(target=run, name="nnlab-server-waker", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop the waker thread; later puts are kept (bounded) but wake nothing."""
-        self._closed = True
-        self._ready.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2.0)
 
 
 class Mirror(Observer):
