@@ -23,16 +23,16 @@ lab: $(VENV)/.lab-installed
 
 ## Lint, then run the whole suite (unit, server, browser and notebook tests).
 test: $(VENV)/.test-installed
-	$(BIN)/ruff check nnlab tests benchmarks
-	$(BIN)/ruff format --check nnlab tests benchmarks
+	$(BIN)/ruff check nnlab tests benchmarks notebooks
+	$(BIN)/ruff format --check nnlab tests benchmarks notebooks
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check nnlab tests benchmarks
+	$(BIN)/ruff check nnlab tests benchmarks notebooks
 
 format: $(VENV)/.test-installed
-	$(BIN)/ruff format nnlab tests benchmarks
-	$(BIN)/ruff check --fix nnlab tests benchmarks
+	$(BIN)/ruff format nnlab tests benchmarks notebooks
+	$(BIN)/ruff check --fix nnlab tests benchmarks notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
