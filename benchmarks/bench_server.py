@@ -334,7 +334,7 @@ def latency(timed: TimedMirror, quick: bool) -> None:
         f"{'clients':>8} {'rate':>6} {'nnlab p50':>10} {'nnlab p99':>10} {'bare p50':>10} {'bare p99':>10}"
         f" {'p50 ratio':>9} {'p99 ratio':>9}  delivered nnlab/bare"
     )
-    for n, n_train, epochs in ((1, 6_000, 200), (100, 6_000, 80), (500, 30_000, 32)):
+    for n, n_train, epochs in ((1, 12_000, 200), (100, 12_000, 80), (500, 40_000, 32)):
         if quick:
             epochs //= 3
         data = mnist_shaped(n_train, 1_000)

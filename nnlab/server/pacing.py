@@ -95,8 +95,9 @@ class Pacing:
             left = pace.last_change + pace.period - now
             if left > 0:
                 return _clamp(left / 2, FAST, ACTIVE_MAX)
-            return _clamp(pace.period / 16, FAST, ACTIVE_MAX)  # late: look regularly
-        return _clamp((now - pace.last_change) / 4, FAST, ACTIVE_MAX)  # first epoch
+            return _clamp(-left / 4, FAST, ACTIVE_MAX)  # late: back off slowly
+        # The first epoch (or the first seen): no length to go by yet.
+        return _clamp((now - pace.last_change) / 16, FAST, ACTIVE_MAX)
 
 
 class Pacer:
