@@ -244,6 +244,7 @@ class LiveState:
         self.version = 0
         #: Whether any epoch measured a validation accuracy (the table gets a column).
         self.has_validation = False
+        self._best: float | None = None
 
     # ------------------------------------------------------------ from the hooks
     @classmethod
@@ -275,6 +276,8 @@ class LiveState:
         self.rows.append(record)
         self.curves.append(record)
         self.version += 1
+        if record.accuracy is not None and (self._best is None or record.accuracy > self._best):
+            self._best = record.accuracy
         self.has_validation = self.has_validation or record.validation_accuracy is not None
 
     def run_ended(
@@ -370,7 +373,7 @@ class LiveState:
         done = len(self.rows)
         at = max(self.epoch, done)
         if self.status == "queued":
-            return f"Waiting to start · {total} epochs"
+            return f"Waiting to start · {total} epochs" if total else "Waiting for a run to start"
         if self.status == "running":
             line = f"Running · epoch {max(at, 1)}/{total}"
             return line + (" · stopping at the next mini-batch" if self.stop_requested else "")
@@ -392,8 +395,7 @@ class LiveState:
 
     def best_accuracy(self) -> float | None:
         """Best evaluation accuracy so far, or ``None``."""
-        values = [r.accuracy for r in self.rows if r.accuracy is not None]
-        return max(values) if values else None
+        return self._best
 
     def metrics(self, *, timings: bool = True) -> list[tuple[str, str]]:
         """The latest epoch's metrics as ``(name, value)`` pairs, for display."""
