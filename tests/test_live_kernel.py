@@ -18,12 +18,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-pytestmark = pytest.mark.filterwarnings(
-    # jupyter_client and zmq on some platforms; not nnlab's warnings
-    "ignore:.*zmq.eventloop.ioloop.*:DeprecationWarning",
-    "ignore:Jupyter is migrating its paths:DeprecationWarning",
-)
-
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 TIMING = re.compile(r"\d(ms|s)\b|/s\b|s/epoch")
 
