@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 
 from nnlab.events import EpochRecord, TrainingUpdate
-from nnlab.live.state import Bar, LiveState, Throttle, format_duration, live_interval
+from nnlab.live.state import LiveState
+from nnlab.live.timing import Bar, Throttle, format_duration, live_interval
 
 
 def record(

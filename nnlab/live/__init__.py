@@ -2,7 +2,8 @@
 
 ``nnlab.train(...)`` in a notebook shows it by default (``progress="auto"``);
 ``nnlab.watch(job)`` shows it for a run that is already going. Reading order:
-:mod:`nnlab.live.state` (what to show, when to redraw), :mod:`nnlab.live.record`
+:mod:`nnlab.live.state` (what to show), :mod:`nnlab.live.timing` (when to redraw,
+how time reads), :mod:`nnlab.live.record`
 (static HTML, SVG and text), :mod:`nnlab.live.widgets` (the ipywidgets view),
 :mod:`nnlab.live.mode` (which view ``progress=`` gets).
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnlab.live.state import LiveState, Throttle, live_interval
+from nnlab.live.state import LiveState
+from nnlab.live.timing import Throttle, live_interval
 
 __all__ = ["LiveState", "LiveView", "Throttle", "live_interval", "watch"]
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from nnlab.live.state import Bar, Curves, LiveState
+from nnlab.live.state import Curves, LiveState
+from nnlab.live.timing import Bar
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord

@@ -1,39 +1,27 @@
-"""The view model of a live training view: what to show, and when to redraw.
+"""The view model of a live training view: what to show.
 
-Pure Python, no widgets: :class:`LiveState` follows a run through the observer hooks
-(or by reading a running job, for :func:`nnlab.watch`) and answers every question a
-view asks -- the epoch and mini-batch bars, the status and its style, the latest
-metrics, the rows of the table. :class:`Throttle` decides when a frame is due.
-Everything takes ``now`` (``time.perf_counter()`` seconds) as an argument, so tests
-drive the clock.
+No widgets: :class:`LiveState` follows a run through the observer hooks (or by reading
+a running job, for :func:`nnlab.watch`) and answers every question a view asks -- the
+epoch and mini-batch bars, the status and its style, the latest metrics, the rows of
+the table, the series of the curve (:class:`Curves`). Methods take ``now``
+(``time.perf_counter()`` seconds) as an argument, so tests drive the clock; when to
+redraw is :mod:`nnlab.live.timing`'s business.
 """
 
 from __future__ import annotations
 
-import math
-import os
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from nnlab.live.timing import Bar, format_duration
+
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
 
-__all__ = [
-    "DEFAULT_INTERVAL",
-    "Bar",
-    "Curves",
-    "LiveState",
-    "Throttle",
-    "format_duration",
-    "live_interval",
-]
-
-#: Seconds between two redraws of a live view (at most ~10 frames per second).
-DEFAULT_INTERVAL = 0.1
+__all__ = ["Curves", "LiveState", "running_for"]
 
 #: Status of the view -> the widget style that tells it (ipywidgets' ``bar_style``).
 STYLES = {
@@ -43,141 +31,6 @@ STYLES = {
     "cancelled": "warning",
     "failed": "danger",
 }
-
-
-def live_interval(value: float | None = None) -> float:
-    """Seconds between redraws: ``value`` if given, else ``NNLAB_LIVE_INTERVAL``, else 0.1.
-
-    ``0`` redraws on every hook (the loop itself reports mini-batches at most 50 times
-    a second).
-
-    >>> live_interval(0.25)
-    0.25
-    """
-    source, given = "interval", value
-    if value is None:
-        text = os.environ.get("NNLAB_LIVE_INTERVAL", "").strip()
-        if not text:
-            return DEFAULT_INTERVAL
-        source, given = "NNLAB_LIVE_INTERVAL", text
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
-        raise ValueError(
-            f"{source} must be a number of seconds >= 0 such as 0.1 (10 redraws a second), got {given!r}"
-        )
-    return float(value)
-
-
-def format_duration(seconds: float | None) -> str:
-    """``12ms`` under a second, ``4.2s`` under a minute, ``m:ss`` under an hour, ``h:mm:ss``
-    beyond; ``?`` if unknown.
-
-    >>> format_duration(0.0123), format_duration(4.24), format_duration(75), format_duration(3725)
-    ('12ms', '4.2s', '1:15', '1:02:05')
-    """
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    if seconds < 0.9995:
-        return f"{1000 * seconds:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    minutes, secs = divmod(whole, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One progress bar: ``n`` of ``total`` done, with its clock.
-
-    ``rate`` is ``unit`` per second for ``per="s"`` (``batches/s``) and seconds per
-    ``unit`` for ``per="unit"`` (``s/epoch``: slow things read better that way). A
-    ``final`` bar belongs to a run that ended: it shows no time left.
-
-    >>> bar = Bar("Epoch", 3, 10, elapsed=6.0, eta=14.0, rate=2.0, unit="epoch", per="unit")
-    >>> bar.text(timings=True)
-    ' 3/10 [30%] 6.0s<14.0s, 2.0s/epoch'
-    >>> bar.text(timings=False)
-    ' 3/10 [30%]'
-    """
-
-    label: str
-    n: int
-    total: int
-    elapsed: float | None = None
-    eta: float | None = None
-    rate: float | None = None
-    unit: str = "its"
-    per: str = "s"
-    final: bool = False
-
-    @property
-    def fraction(self) -> float:
-        """Done as a fraction in [0, 1]."""
-        return min(1.0, max(0.0, self.n / self.total)) if self.total > 0 else 0.0
-
-    @property
-    def percent(self) -> int:
-        """Done in whole percent (floored, so 100 only when complete)."""
-        return math.floor(100 * self.fraction + 1e-9)
-
-    def rate_text(self) -> str:
-        """``105.3 batches/s`` or ``2.0s/epoch``; empty if unknown."""
-        if self.rate is None or not math.isfinite(self.rate) or self.rate <= 0:
-            return ""
-        if self.per == "unit":
-            return f"{format_duration(self.rate)}/{self.unit}"
-        return f"{self.rate:.1f} {self.unit}/s"
-
-    def text(self, *, timings: bool = True) -> str:
-        """``n/total [pct%]`` and, with ``timings``, ``elapsed<eta, rate``."""
-        width = len(str(self.total))
-        line = f"{self.n:>{width}}/{self.total} [{self.percent}%]"
-        if timings:
-            line += f" {format_duration(self.elapsed)}"
-            if not self.final:
-                line += f"<{format_duration(self.eta)}"
-            rate = self.rate_text()
-            if rate:
-                line += f", {rate}"
-        return line
-
-
-class Throttle:
-    """When to redraw: at most one frame per ``interval`` seconds, except that the end of
-    an epoch that itself took ``interval`` or longer is drawn at once. Epochs faster than
-    that are drawn together by the next frame (every frame shows every finished epoch,
-    so no row is lost). The first and the final frames are forced by the caller.
-
-    >>> t = Throttle(0.1)
-    >>> t.due(0.0), t.drawn(0.0), t.due(0.05), t.due(0.1)
-    (True, None, False, True)
-    """
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last = -math.inf
-        self._epoch_end = -math.inf
-        self.frames = 0
-
-    def due(self, now: float) -> bool:
-        """Whether a frame is due at ``now``."""
-        return now - self._last >= self.interval
-
-    def epoch_due(self, now: float) -> bool:
-        """An epoch ended at ``now``: whether to draw it (call once per epoch end)."""
-        slow = now - self._epoch_end >= self.interval
-        self._epoch_end = now
-        return slow or self.due(now)
-
-    def drawn(self, now: float) -> None:
-        """Record that a frame was drawn at ``now``."""
-        self._last = now
-        self.frames += 1
 
 
 class Curves:

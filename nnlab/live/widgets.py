@@ -9,7 +9,7 @@ Rules the view keeps:
 
 * widgets are only ever assigned to, from whichever thread runs (training, polling,
   the kernel's); no ``with output:`` and no ``clear_output``;
-* redraws are throttled by time (:class:`~nnlab.live.state.Throttle`); the first
+* redraws are throttled by time (:class:`~nnlab.live.timing.Throttle`); the first
   frame, epoch ends and the final state are always drawn;
 * when the run ends the widget output is replaced, through its display id, by a static
   record (HTML and ``text/plain``) that any notebook renderer shows. With stable output
@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
-from nnlab.live.state import LiveState, Throttle, live_interval
+from nnlab.live.state import LiveState
+from nnlab.live.timing import Throttle, live_interval
 from nnlab.observers import Observer, stable_output
 
 if TYPE_CHECKING:
