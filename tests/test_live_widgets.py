@@ -168,3 +168,12 @@ def test_progress_widgets_without_ipywidgets_falls_back_to_text(monkeypatch: pyt
 def test_progress_rejects_unknown_values() -> None:
     with pytest.raises(ValueError, match="progress must be 'auto', 'widgets', 'text' or False, got 'bars'"):
         make_progress("bars")
+
+
+def test_watch_outside_a_notebook_warns_and_shows_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mode, "_warned", set())
+    job = nnlab.train(nnlab.Network([64, 12, 10], seed=0), epochs=1, seed=0, progress=False)
+    with pytest.warns(mode.ProgressWarning, match=r"nnlab.watch\(\) shows its view in a Jupyter notebook"):
+        view = watch(job, stable=True)
+    assert view.done
+    assert not view._shown  # nothing was printed in place of a display

@@ -14,7 +14,7 @@ from typing import Any
 
 from nnlab.observers import Observer, TextProgress
 
-__all__ = ["ProgressWarning", "in_kernel", "widget_progress"]
+__all__ = ["ProgressWarning", "in_kernel", "warn_once", "widget_progress"]
 
 _warned: set[str] = set()
 
@@ -23,7 +23,8 @@ class ProgressWarning(UserWarning):
     """The widget view cannot show here; progress falls back to text lines."""
 
 
-def _warn_once(message: str) -> None:
+def warn_once(message: str) -> None:
+    """Warn with ``message`` (a :class:`ProgressWarning`) the first time only."""
     if message not in _warned:
         _warned.add(message)
         warnings.warn(message, ProgressWarning, stacklevel=4)
@@ -50,7 +51,7 @@ def widget_progress(progress: Any) -> Observer | None:
         if threading.current_thread() is not threading.main_thread():
             return None
     elif not kernel:
-        _warn_once(
+        warn_once(
             "progress='widgets' needs a Jupyter front end (a kernel) to show widgets; "
             "printing a line per epoch instead. Use progress='text' to ask for lines."
         )
@@ -58,7 +59,7 @@ def widget_progress(progress: Any) -> Observer | None:
     try:
         from nnlab.live.widgets import LiveView
     except ImportError as exc:
-        _warn_once(
+        warn_once(
             f"the live view needs ipywidgets ({exc}); printing a line per epoch instead. "
             "Install it with: pip install ipywidgets"
         )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from nnlab.live.mode import in_kernel, warn_once
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState
 from nnlab.live.timing import Throttle, live_interval
@@ -166,11 +167,12 @@ class LiveView(Observer):
 
     # ------------------------------------------------------------ display
     def show(self) -> None:
-        """Display the view in the current cell (once; later calls do nothing)."""
+        """Display the view in the current cell (once; later calls, and calls outside a
+        Jupyter kernel, do nothing)."""
         from IPython.display import display
 
         with self._lock:
-            if self._shown:
+            if self._shown or not in_kernel():
                 return
             self._shown = True
             if self._finished.is_set():
@@ -338,6 +340,11 @@ def watch(
             job = registry.job(job)
         except KeyError:
             raise ValueError(f"no training job with id {job!r}: pass a TrainingJob or a job_id") from None
+    if display and not in_kernel():
+        warn_once(
+            "nnlab.watch() shows its view in a Jupyter notebook; here it has nowhere to show. "
+            "Follow the run with job.wait() and job.history instead."
+        )
     view = LiveView(job, display=display, interval=interval, stable=stable)
     view._follow()
     return view
