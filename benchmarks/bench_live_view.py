@@ -88,11 +88,13 @@ def compare(name: str, sizes: list[int], data: nnlab.Dataset, epochs: int, pairs
         messages += m
     b, v = statistics.median(base), statistics.median(live)
     ratio = v / b
+    # each live run against the baseline run just before it: steadier on a shared machine
+    paired = statistics.median(lv / bs for bs, lv in zip(base, live))
     live_seconds = sum(live) * epochs
     sent = messages * KERNEL_SEND_SECONDS / live_seconds
     print(
         f"{name:<14} epoch {b * 1e3:8.2f} ms -> {v * 1e3:8.2f} ms with the view: ratio {ratio:.4f} "
-        f"({100 * (ratio - 1):+.2f}%); {frames / (live_seconds or 1):.1f} frames/s, "
+        f"({100 * (ratio - 1):+.2f}%), paired {paired:.4f}; {frames / (live_seconds or 1):.1f} frames/s, "
         f"{messages / (live_seconds or 1):.0f} messages/s (~{100 * sent:.2f}% more to send from a kernel)"
     )
     return ratio
