@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import socket
 import subprocess
@@ -10,11 +11,12 @@ import sys
 import time
 
 import pytest
-from server_helpers import Recorder, request
+from server_helpers import RawEngineIO, Recorder, request
 
 import nnlab
 import nnlab.server
 from nnlab.server import PortInUseError, Server
+from nnlab.server.mirror import get_mirror
 
 
 def _free_port() -> int:
@@ -110,6 +112,30 @@ def test_stop_closes_connected_clients_at_once() -> None:
         client.close()
 
 
+def test_stop_is_quick_even_with_a_client_that_stopped_reading() -> None:
+    server = Server(port=0).start()
+    frozen = RawEngineIO(server.url, receive_buffer=4096)
+    try:
+        blob = os.urandom(48 * 1024).hex()
+        for seq in range(100):
+            get_mirror().publish("training_update", "stuck", {"job_id": "stuck", "seq": seq, "blob": blob})
+        socket_ = server._app.sio.eio.sockets[frozen.eio_sid]  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        while socket_.queue.qsize() == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert socket_.queue.qsize() > 0  # its writer is stuck behind a full socket
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 2.0
+        assert not server.running
+        # the port serves again at once (the cut connection may linger in the kernel)
+        with Server(port=server.port) as again:
+            assert _health(again.url) == 200
+    finally:
+        frozen.abort()
+        server.stop()
+
+
 def test_import_nnlab_and_the_cli_do_not_load_the_server_stack() -> None:
     code = (
         "import sys, nnlab, nnlab.server, nnlab.server.cli, nnlab.cli; nnlab.cli.build_parser(); "
@@ -172,3 +198,8 @@ def test_cli_refuses_a_bad_port() -> None:
     )
     assert result.returncode == 2
     assert "must be a port number 0..65535" in result.stderr
+
+
+def test_nnlab_serve_is_the_servers_serve() -> None:
+    assert nnlab.serve is nnlab.server.serve
+    assert "serve" in dir(nnlab)
