@@ -73,6 +73,30 @@ def one_run(net: nnlab.Network, data: nnlab.Dataset, epochs: int, live: bool) ->
     return seconds / epochs, frames, messages[0]
 
 
+HOOKS = ("on_run_start", "on_epoch_start", "on_batch_end", "on_epoch_end", "on_run_end")
+
+
+def time_inside_view(net: nnlab.Network, data: nnlab.Dataset, epochs: int) -> float:
+    """Share of one run's wall time spent inside the view's hooks (drawing included).
+
+    Steadier than a difference of two noisy run times; the timers add ~0.1 us a call.
+    """
+    view = LiveView(display=False)
+    inside = [0.0]
+    for hook in HOOKS:
+        method = getattr(view, hook)
+
+        def timed(*args: Any, _method: Any = method) -> None:
+            start = time.perf_counter()
+            _method(*args)
+            inside[0] += time.perf_counter() - start
+
+        setattr(view, hook, timed)
+    start = time.perf_counter()
+    nnlab.train(net, data, epochs=epochs, mini_batch_size=10, seed=0, observers=[view], progress=False)
+    return inside[0] / (time.perf_counter() - start)
+
+
 def compare(name: str, sizes: list[int], data: nnlab.Dataset, epochs: int, pairs: int) -> float:
     net = nnlab.Network(sizes, seed=0)
     one_run(net, data, 1, live=False)  # warm up caches and the allocator
@@ -92,10 +116,12 @@ def compare(name: str, sizes: list[int], data: nnlab.Dataset, epochs: int, pairs
     paired = statistics.median(lv / bs for bs, lv in zip(base, live))
     live_seconds = sum(live) * epochs
     sent = messages * KERNEL_SEND_SECONDS / live_seconds
+    share = statistics.median(time_inside_view(net, data, epochs) for _ in range(3))
     print(
         f"{name:<14} epoch {b * 1e3:8.2f} ms -> {v * 1e3:8.2f} ms with the view: ratio {ratio:.4f} "
         f"({100 * (ratio - 1):+.2f}%), paired {paired:.4f}; {frames / (live_seconds or 1):.1f} frames/s, "
-        f"{messages / (live_seconds or 1):.0f} messages/s (~{100 * sent:.2f}% more to send from a kernel)"
+        f"{messages / (live_seconds or 1):.0f} messages/s (~{100 * sent:.2f}% more to send from a kernel); "
+        f"time inside the view's hooks: {100 * share:.2f}% of the run"
     )
     return ratio
 
