@@ -21,6 +21,7 @@ Rules the view keeps:
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 import uuid
@@ -43,6 +44,8 @@ __all__ = ["PLACEHOLDER", "LiveView", "watch"]
 #: ``text/plain`` of the widget output: what a renderer without widgets shows meanwhile.
 PLACEHOLDER = "nnlab training view (live with ipywidgets; a static record is written when the run ends)"
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+#: Seconds between two redraws of the curve (it also redraws with the final frame).
+CURVE_INTERVAL = 0.5
 _MONO = "font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:pre"
 
 
@@ -91,6 +94,7 @@ class LiveView(Observer):
         self._lock = threading.RLock()
         self._finished = threading.Event()
         self._rows_drawn = -1
+        self._curve_drawn = (-1, -math.inf)  # (state version, when)
         self._poller: threading.Thread | None = None
         self._build()
         if job is not None:
@@ -159,6 +163,11 @@ class LiveView(Observer):
                 self._rows_drawn = state.version
                 self.metrics.value = metrics_html(state, timings=timings)
                 self.table.value = table_html(state, timings=timings, live=True)
+            # the curve is the costliest part of a frame: at most every CURVE_INTERVAL
+            # seconds (an epoch that slow is drawn at once), and always the final one
+            curve_due = state.done or now - self._curve_drawn[1] >= CURVE_INTERVAL
+            if self._curve_drawn[0] != state.version and curve_due:
+                self._curve_drawn = (state.version, now)
                 self.curve.value = svg_curve(state.curves, most=LIVE_POINTS)
             if state.done or state.stop_requested:
                 self.stop_button.disabled = True
@@ -240,6 +249,7 @@ class LiveView(Observer):
         self.job = job
         self.state = LiveState.for_job(job)
         self._rows_drawn = -1
+        self._curve_drawn = (-1, -math.inf)
         return True
 
     def on_run_start(self, job: TrainingJob) -> None:
