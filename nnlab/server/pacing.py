@@ -1,13 +1,18 @@
-"""When to look at the outbox: often when an epoch is about to end, rarely otherwise.
+"""When to look at the outbox: just before an epoch's update is due, rarely otherwise.
 
 The training thread never wakes the server (any wake-up is a system call that can cost it
 the GIL or its CPU for milliseconds). Instead a pacer thread looks at the outbox on its
-own schedule and, when something waits, schedules the drain on the server's loop. The
-schedule follows each running job: an epoch ends with its training phase
-(``batches_done == n_batches``) followed by a measuring phase, after which the update is
-handed over. While a job measures, the pacer looks every ``FAST`` seconds; otherwise it
-halves the time to the predicted end of the epoch (from the last epoch's length), so a
-long epoch costs a handful of looks. Each look reads a few attributes under the GIL.
+own schedule and, when something waits, schedules the drain on the server's loop.
+
+The schedule follows each running job's epochs, which have two phases: training (the
+mini-batches; the training thread holds the GIL nearly all the time, so a look there
+costs it a GIL switch) and measuring (costs and accuracy over whole splits: long numpy
+calls that release the GIL, so a look there is nearly free), at whose end the update is
+handed over. The pacer remembers how long each phase took in the job's last epoch and
+halves its pauses toward the predicted end of the current phase, down to ``TRAIN_MIN``
+while training and ``FAST`` while measuring; when a phase runs late it backs off again.
+An epoch so costs a dozen or two looks, and an update usually waits well under a
+millisecond before the server's loop is told.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["ACTIVE_MAX", "FAST", "IDLE", "Pacer", "Pacing"]
+__all__ = ["ACTIVE_MAX", "FAST", "IDLE", "TRAIN_MIN", "Pacer", "Pacing"]
 
-#: Seconds between looks while an update is imminent.
+#: Shortest pause while a job measures (its update is imminent).
 FAST = 0.0002
+#: Shortest pause while a job trains.
+TRAIN_MIN = 0.001
 #: Longest pause while a job runs.
 ACTIVE_MAX = 0.025
 #: Pause while nothing trains (a new run's first event waits at most this long).
@@ -34,12 +41,21 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(high, max(low, value))
 
 
+def _toward(due: float | None, since: float, now: float, low: float) -> float:
+    """Halve the time left to ``due``; back off when late; grow slowly when ``due`` is unknown."""
+    if due is None:
+        return _clamp((now - since) / 8, low, ACTIVE_MAX)
+    left = due - now
+    return _clamp(left / 2 if left > 0 else -left / 4, low, ACTIVE_MAX)
+
+
 @dataclass
 class _Pace:
     epochs_done: int
-    last_change: float
-    period: float | None = None
-    measuring_since: float | None = None
+    last_change: float  # when the last update was seen (or the job first seen)
+    measuring_since: float | None = None  # when this epoch's measuring was first seen
+    train_time: float | None = None  # the last epoch's phases, as seen
+    measure_time: float | None = None
 
 
 class Pacing:
@@ -48,15 +64,17 @@ class Pacing:
 
     >>> from types import SimpleNamespace as Job
     >>> pacing = Pacing()
-    >>> job = Job(job_id="j", status="running", history=[], current_epoch=1, batches_done=3, n_batches=130)
-    >>> pacing.next_delay([job], now=0.0) == FAST       # just started: look soon
+    >>> job = Job(job_id="j", status="running", history=[], current_epoch=1, batches_done=0, n_batches=100)
+    >>> pacing.next_delay([job], now=0.0) == TRAIN_MIN     # a new run: look soon, then less often
     True
-    >>> job.batches_done = 130                          # training phase over: measuring
-    >>> pacing.next_delay([job], now=0.5) == FAST
+    >>> job.batches_done = 100                             # training over at 0.4: measuring
+    >>> pacing.next_delay([job], now=0.4) == FAST
     True
     >>> job.history.append("epoch 1"); job.current_epoch = 2; job.batches_done = 0
-    >>> pacing.next_delay([job], now=0.6)               # next end expected at 1.2: halve the wait
+    >>> pacing.next_delay([job], now=0.5)                  # next measuring due at 0.9
     0.025
+    >>> round(pacing.next_delay([job], now=0.89), 4)       # close: half the time left
+    0.005
     >>> pacing.next_delay([], now=1.0) == IDLE
     True
     """
@@ -84,20 +102,21 @@ class Pacing:
         if pace is None:
             pace = self._jobs[job.job_id] = _Pace(done, now)
         elif done != pace.epochs_done:
-            pace.period = (now - pace.last_change) / (done - pace.epochs_done)
+            if done == pace.epochs_done + 1:
+                if pace.measuring_since is not None:
+                    pace.train_time = pace.measuring_since - pace.last_change
+                    pace.measure_time = now - pace.measuring_since
+                else:  # measuring too short to be seen: aim at the update itself
+                    pace.train_time = now - pace.last_change
             pace.epochs_done, pace.last_change, pace.measuring_since = done, now, None
         if job.current_epoch > done and job.batches_done >= job.n_batches:
-            # Measuring: the update is imminent. Very long measurements back off.
             if pace.measuring_since is None:
                 pace.measuring_since = now
-            return _clamp((now - pace.measuring_since) / 20, FAST, ACTIVE_MAX)
-        if pace.period is not None:
-            left = pace.last_change + pace.period - now
-            if left > 0:
-                return _clamp(left / 2, FAST, ACTIVE_MAX)
-            return _clamp(-left / 4, FAST, ACTIVE_MAX)  # late: back off slowly
-        # The first epoch (or the first seen): no length to go by yet.
-        return _clamp((now - pace.last_change) / 16, FAST, ACTIVE_MAX)
+            since = pace.measuring_since
+            due = None if pace.measure_time is None else since + pace.measure_time
+            return _toward(due, since, now, FAST)
+        due = None if pace.train_time is None else pace.last_change + pace.train_time
+        return _toward(due, pace.last_change, now, TRAIN_MIN)
 
 
 class Pacer:
