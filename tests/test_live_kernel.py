@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -226,3 +228,30 @@ def test_background_run_and_watch_both_end_cancelled(executed: dict[str, Any]) -
     assert len(outputs) == 2  # watch() as the cell's last expression shows nothing more
     for record in records:
         assert re.search(r"Cancelled at epoch \d+/100 · \d+ finished epochs kept", record.data["text/plain"])
+
+
+def test_stable_output_passes_strict_nbval_against_an_executed_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nbval compares outputs as first displayed; with stable output the record is an
+    output of its own, so a notebook executed once is its own reference."""
+    monkeypatch.setenv("NNLAB_STABLE_OUTPUT", "1")  # the kernels inherit it
+    monkeypatch.delenv("NNLAB_LIVE_INTERVAL", raising=False)
+    cells = [
+        "import nnlab",
+        "job = nnlab.train(nnlab.Network([64, 20, 10], seed=0), epochs=4, seed=0)",
+        "job.status",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    nbformat.write(nb, tmp_path / "reference.ipynb")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "reference.ipynb"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "3 passed" in result.stdout
