@@ -334,6 +334,19 @@ class TrainingJob:
         """Block until the run ends; ``False`` if ``timeout`` seconds passed first."""
         return self._done.wait(timeout)
 
+    def view(self, **options: Any) -> Any:
+        """Show this run's live view in the current notebook cell (see :func:`nnlab.watch`).
+
+        ``options`` are ``watch``'s: ``interval``, ``stable``, ``display``.
+
+        >>> job = train(Network([64, 10, 10], seed=0), epochs=1, seed=0, progress=False)
+        >>> job.view(display=False, stable=True).wait(5)
+        True
+        """
+        from nnlab.live import watch
+
+        return watch(self, **options)
+
     def start(self) -> TrainingJob:
         """Run in a background thread and return at once (the network is claimed first,
         so a busy network raises ``NetworkBusyError`` here)."""
