@@ -66,3 +66,19 @@ def test_two_hundred_clients_each_receive_every_epoch(server: Server) -> None:
         assert client["problems"] == []
         assert client["epochs"] == {job.job_id: list(range(1, 11))}
         assert client["statuses"] == {job.job_id: ["running", "completed"]}
+
+
+def test_clients_joining_throughout_a_run_get_the_latest_then_every_epoch_once(server: Server) -> None:
+    job = train(epochs=120, seconds_per_epoch=0.01, background=True)
+    proc = run_node("contract_clients.mjs", server.url, "40", "1", "25")  # one every 25 ms
+    clients = finish(proc, timeout=60)["clients"]
+    assert job.wait(30)
+    firsts = []
+    for client in clients:
+        assert client["problems"] == []
+        assert client["statuses"] == {job.job_id: ["running", "completed"]}
+        epochs = client["epochs"][job.job_id]
+        # from the update it joined at, every epoch once and in order, to the last
+        assert epochs == list(range(epochs[0], 121))
+        firsts.append(epochs[0])
+    assert max(firsts) > min(firsts)  # they really joined at different epochs

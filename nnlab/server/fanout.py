@@ -5,8 +5,8 @@ puts it in each connected client's Engine.IO queue. Three rules keep clients con
 memory bounded:
 
 * **Late joiners.** A client that has just connected gets, before anything else, the
-  lifecycle status and the latest ``training_update`` of every running job, then every
-  later event; it never gets an epoch twice.
+  lifecycle status and the latest ``training_update`` of every running job (counting every
+  event handed over so far), then every later event; it never gets an epoch twice.
 * **Slow clients are caught up, not buffered.** python-socketio queues without limit. A
   client whose queue holds more than ``SLOW_BACKLOG`` packets (a frozen tab, a stalled
   network) gets nothing more for now; for each job only its newest update and status are
@@ -113,12 +113,16 @@ class Fanout:
             kick.clear()
             if self._pacer is not None:
                 self._pacer.drained()
-            await self._welcome_joiners()
-            await self._catch_up_slow_clients()
+            events = []
             for event, job_id, payload in self._outbox.drain():
                 data = payload if isinstance(payload, dict) else payload.to_dict()
                 self._remember(event, job_id, data)
-                await self._broadcast(event, job_id, data)
+                events.append((event, job_id, data))
+            await self._catch_up_slow_clients()
+            # New clients get the state including these events, so not the events too.
+            welcomed = await self._welcome_joiners()
+            for event, job_id, data in events:
+                await self._broadcast(event, job_id, data, skip=welcomed)
                 # Let the clients' writers empty their queues before the next event.
                 await asyncio.sleep(0)
 
@@ -144,10 +148,12 @@ class Fanout:
         await self._sio.eio.send_packet(eio_sid, pkt)
         self.events_sent += 1
 
-    async def _broadcast(self, event: str, job_id: str, data: dict[str, Any]) -> None:
+    async def _broadcast(self, event: str, job_id: str, data: dict[str, Any], skip: set[str]) -> None:
         pkt = self._encode(event, data)
         key = (job_id, event)
         for sid in list(self._clients):
+            if sid in skip:
+                continue
             missed = self._slow.get(sid)
             if missed is None:
                 eio_sid = self._eio_sid(sid)
@@ -161,10 +167,10 @@ class Fanout:
             missed.pop(key, None)  # the newest goes last, so catch-up keeps the order
             missed[key] = data
 
-    async def _welcome_joiners(self) -> None:
+    async def _welcome_joiners(self) -> set[str]:
         """Send each new client the state of every running job, then treat it as a client."""
         if not self._joining:
-            return
+            return set()
         joiners, self._joining = self._joining, set()
         packets = [self._encode(event, data) for event, data in self._running_state()]
         for sid in joiners:
@@ -174,6 +180,7 @@ class Fanout:
             for pkt in packets:
                 await self._send(eio_sid, pkt)
             self._clients.add(sid)
+        return joiners
 
     def _running_state(self) -> list[tuple[str, dict[str, Any]]]:
         state = []

@@ -1,15 +1,17 @@
 // N socket.io-client v4 clients with exactly the options of the dashboard contract
 // (seed-websocket-api.md): they validate every training_update field and record epochs.
 //
-//   node contract_clients.mjs URL N_CLIENTS N_JOBS
+//   node contract_clients.mjs URL N_CLIENTS N_JOBS [STAGGER_MS]
 //
 // Prints {"ready": true, ...} once every client is connected, then, once every client has
 // seen N_JOBS runs end (training_status other than "running"), one summary line and exits.
+// With STAGGER_MS the clients connect that many milliseconds apart (late joiners).
 import { io } from "socket.io-client";
 
-const [url, nArg, jobsArg] = process.argv.slice(2);
+const [url, nArg, jobsArg, staggerArg] = process.argv.slice(2);
 const nClients = Number(nArg || 1);
 const nJobs = Number(jobsArg || 1);
+const stagger = Number(staggerArg || 0);
 const FIELDS = ["job_id", "network_id", "epoch", "total_epochs", "accuracy", "elapsed_time", "progress", "correct", "total"];
 
 function problems(u) {
@@ -54,7 +56,7 @@ function maybeDone() {
   setTimeout(() => process.exit(0), 50);
 }
 
-for (let i = 0; i < nClients; i++) {
+function start(i) {
   const options = {
     transports: ["websocket", "polling"],
     timeout: 20000,
@@ -91,6 +93,11 @@ for (let i = 0; i < nClients; i++) {
       }
     }
   });
+}
+
+for (let i = 0; i < nClients; i++) {
+  if (stagger > 0) setTimeout(() => start(i), i * stagger);
+  else start(i);
 }
 
 setTimeout(() => {
