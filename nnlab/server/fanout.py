@@ -1,8 +1,8 @@
 """The server loop's side of the mirror: drain the outbox and fan each event out to clients.
 
-Runs on the server's event loop only. For every event it encodes one Socket.IO packet and
-puts it in each connected client's Engine.IO queue. Three rules keep clients consistent and
-memory bounded:
+Runs on the server's event loop only, woken by the pacer (:mod:`nnlab.server.pacing`) when
+events wait. For every event it encodes one Socket.IO packet and puts it in each connected
+client's Engine.IO queue. Three rules keep clients consistent and memory bounded:
 
 * **Late joiners.** A client that has just connected gets, before anything else, the
   lifecycle status and the latest ``training_update`` of every running job (counting every
@@ -64,8 +64,6 @@ class Fanout:
         self._slow: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         #: Running jobs as clients have seen them: job id -> {event: payload}.
         self._running: dict[str, dict[str, dict[str, Any]]] = {}
-        #: Events delivered since start (for tests and benchmarks).
-        self.events_sent = 0
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -146,7 +144,6 @@ class Fanout:
 
     async def _send(self, eio_sid: str, pkt: Any) -> None:
         await self._sio.eio.send_packet(eio_sid, pkt)
-        self.events_sent += 1
 
     async def _broadcast(self, event: str, job_id: str, data: dict[str, Any], skip: set[str]) -> None:
         pkt = self._encode(event, data)
