@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -75,22 +75,37 @@ def _overrides(observer: Any, hook: str) -> bool:
 
 
 class Notifier:
-    """Calls one hook on every observer that has it; an observer's error never escapes."""
+    """Calls one hook on every observer that has it; an observer's error never escapes.
 
-    def __init__(self, observers: Iterable[Any]) -> None:
+    ``observers`` are fixed for the run. ``process_observers``, if given, is called at
+    every notification for the observers that watch every run in the process (the
+    registry's), so one added mid-run -- a server started while a cell trains -- sees
+    the rest of that run.
+    """
+
+    def __init__(
+        self,
+        observers: Iterable[Any],
+        process_observers: Callable[[], Iterable[Any]] | None = None,
+    ) -> None:
         self.observers = list(observers)
+        self._process_observers = process_observers
         self._reported: set[int] = set()
         self._by_hook = {
             hook: [getattr(o, hook) for o in self.observers if _overrides(o, hook)] for hook in _HOOKS
         }
 
     def wants(self, hook: str) -> bool:
-        """Whether any observer implements ``hook`` (lets the loop skip idle work)."""
-        return bool(self._by_hook[hook])
+        """Whether an observer may implement ``hook`` (lets the loop skip idle work)."""
+        return bool(self._by_hook[hook]) or self._process_observers is not None
 
     def notify(self, hook: str, *args: Any) -> None:
         """Call ``hook(*args)`` on every observer that implements it."""
-        for method in self._by_hook[hook]:
+        methods = self._by_hook[hook]
+        if self._process_observers is not None:
+            extra = [getattr(o, hook) for o in self._process_observers() if _overrides(o, hook)]
+            methods = extra + methods if extra else methods
+        for method in methods:
             try:
                 method(*args)
             except Exception as exc:  # an observer must never stop training

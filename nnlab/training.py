@@ -367,7 +367,7 @@ class TrainingJob:
         return self
 
     def _run_claimed(self) -> None:
-        notifier = Notifier([*self._registry.observers(), *self._observers])
+        notifier = Notifier(self._observers, self._registry.observers)
         self._run_start = time.perf_counter()
         try:
             self.started_at = _now()

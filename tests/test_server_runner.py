@@ -203,3 +203,25 @@ def test_cli_refuses_a_bad_port() -> None:
 def test_nnlab_serve_is_the_servers_serve() -> None:
     assert nnlab.serve is nnlab.server.serve
     assert "serve" in dir(nnlab)
+
+
+def test_serve_shows_where_browsers_reach_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = nnlab.serve(port=0)
+    try:
+        shown = capsys.readouterr().out
+        assert f"nnlab server on {server.url}" in shown
+        assert f"test page  {server.url}/test_socketio.html" in shown
+        assert f"REST base  {server.url}/api" in shown
+        # behind JupyterHub (Binder), the proxied addresses and the Socket.IO path
+        monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ana/")
+        monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example.org/")
+        assert nnlab.serve(port=0) is server
+        shown = capsys.readouterr().out
+        assert f"https://hub.example.org/user/ana/proxy/{server.port}/test_socketio.html" in shown
+        assert f'"path": "/user/ana/proxy/{server.port}/socket.io"' in shown
+        nnlab.serve(port=0, quiet=True)
+        assert capsys.readouterr().out == ""
+    finally:
+        server.stop()

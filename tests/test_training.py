@@ -377,3 +377,30 @@ def test_cancel_takes_effect_before_the_next_mini_batch(digits: nnlab.Dataset) -
     assert (job.current_epoch, job.batches_done) == (2, 5)
     assert len(job.history) == 1
     assert net.epochs_trained == 1
+
+
+def test_an_observer_added_to_the_registry_mid_run_sees_the_rest_of_it(digits: nnlab.Dataset) -> None:
+    """A server started while a cell trains mirrors that run from the next epoch on."""
+    registry = nnlab.registry.__class__()
+    job = nnlab.TrainingJob(
+        nnlab.Network([64, 30, 10], seed=0),
+        digits,
+        epochs=8,
+        seed=0,
+        progress=False,
+        observers=[_SlowObserver(delay=0.01)],
+        registry=registry,
+    )
+    job.start()
+    while len(job.history) < 2 and not job.done:
+        time.sleep(0.005)
+    late = RecordingObserver()
+    registry.add_observer(late)
+    assert job.wait(60)
+    seen_epochs = [c[1].epoch for c in late.calls if c[0] == "on_epoch_end"]
+    assert seen_epochs
+    assert seen_epochs == list(range(seen_epochs[0], 9))
+    assert seen_epochs[0] >= 3
+    assert "on_run_start" not in late.hooks()
+    assert late.hooks()[-1] == "on_run_end"
+    assert late.statuses == ["completed"]

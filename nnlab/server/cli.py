@@ -45,7 +45,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     server = Server(args.host, args.port).start()
     signal.signal(signal.SIGTERM, terminate)
-    print(f"nnlab server on {server.url}  (test page: {server.url}/test_socketio.html)", flush=True)
+    print(server.endpoints(), flush=True)
     print("press Ctrl-C to stop", flush=True)
     try:
         while server.running:

@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nnlab.proxy import Endpoints
     from nnlab.server.app import ServerApp
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PortInUseError", "Server", "current", "serve"]
@@ -111,6 +112,12 @@ class Server:
     def url(self) -> str:
         """``http://host:port`` of the server."""
         return _url(self.host, self.port)
+
+    def endpoints(self) -> Endpoints:
+        """Where browsers and dashboards reach this server (proxied on Binder/JupyterHub)."""
+        from nnlab.proxy import endpoints
+
+        return endpoints(self.port, self.host)
 
     @property
     def running(self) -> bool:
@@ -246,7 +253,9 @@ def _stop_current() -> None:
         server.stop()
 
 
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, timeout: float = 10.0) -> Server:
+def serve(
+    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, timeout: float = 10.0, quiet: bool = False
+) -> Server:
     """Serve the REST API, the Socket.IO mirror of every training run and the test page.
 
     Starts Starlette + python-socketio under uvicorn in a background thread and returns the
@@ -256,10 +265,15 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, timeout: float 
     is then sent to every connected client as ``training_update`` after each epoch, with
     ``training_status`` when it starts and ends. ``server.stop()`` frees the port.
 
-    >>> server = serve(port=0)
+    Unless ``quiet``, it shows where browsers and dashboards reach the server: the test
+    page, the REST base and the Socket.IO client options -- through JupyterHub's or
+    jupyter-server-proxy's path when the kernel runs behind one, as on Binder
+    (:mod:`nnlab.proxy`).
+
+    >>> server = serve(port=0, quiet=True)
     >>> server.running, server.url.startswith("http://127.0.0.1:")
     (True, True)
-    >>> serve(port=0) is server
+    >>> serve(port=0, quiet=True) is server
     True
     >>> server.stop(); server.running
     False
@@ -270,6 +284,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, timeout: float 
         server = _current
         if server is not None and server.running:
             if server.host == host and port in (0, server.port, server.requested_port):
+                if not quiet:
+                    _announce(server)
                 return server
             raise RuntimeError(
                 f"an nnlab server is already running at {server.url}: use it (nnlab.serve(port="
@@ -280,4 +296,19 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, timeout: float 
         if not _atexit_registered:
             atexit.register(_stop_current)
             _atexit_registered = True
-        return server
+    if not quiet:
+        _announce(server)
+    return server
+
+
+def _announce(server: Server) -> None:
+    """Show the server's addresses: clickable links in a notebook, lines elsewhere."""
+    from nnlab.live.mode import in_kernel
+
+    links = server.endpoints()
+    if in_kernel():
+        from IPython.display import display
+
+        display(links)  # HTML links, and the same lines as text/plain
+    else:
+        print(links, flush=True)
