@@ -213,6 +213,31 @@ def external(tool: str) -> str:
     return found
 
 
+#: Headless Debian Chromium, without the background traffic a closed network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """A playwright Browser on Debian's Chromium (skips or fails as :func:`external` says)."""
+    executable = external("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 def run_node(script: str, *args: str, timeout: float = 60.0) -> subprocess.Popen[str]:
     """Start ``tests/js/<script>`` with node; its stdout carries JSON lines."""
     node = external("node")

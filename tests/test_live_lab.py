@@ -21,16 +21,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from server_helpers import external
+from server_helpers import chromium
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOKEN = "nnlab-live-view-test"
 
 CELLS = [
@@ -110,11 +102,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(lab: str) -> Iterator[Any]:
-    executable = external("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         context = browser.new_context(viewport={"width": 1300, "height": 1000})
         tab = context.new_page()
         # nothing from outside this machine
@@ -131,7 +119,7 @@ def page(lab: str) -> Iterator[Any]:
         try:
             yield tab
         finally:
-            browser.close()
+            context.close()
 
 
 def _outputs(tab: Any, cell: int) -> Any:

@@ -7,31 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import JS_DIR, external, serve_asgi, train, under_prefix
+from server_helpers import JS_DIR, chromium, external, serve_asgi, train, under_prefix
 
 from nnlab.server import Server
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = external("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
