@@ -17,9 +17,12 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
 	touch $@
 
+# JupyterLab refuses to run as root unless told to (containers and CI machines often are root).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 ## Open JupyterLab on the tutorial notebooks.
 lab: $(VENV)/.lab-installed
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
 ## Lint, then run the whole suite (unit, server, browser and notebook tests).
 test: $(VENV)/.test-installed
