@@ -197,3 +197,24 @@ def test_a_frozen_client_costs_bounded_memory_and_is_caught_up_later(server: Ser
         stop.set()
         healthy.close()
         frozen.abort()
+
+
+def test_a_run_already_going_when_the_server_starts_is_mirrored_from_then_on() -> None:
+    job = train(12, seconds_per_epoch=0.05, background=True)
+    try:
+        while len(job.history) < 2:
+            time.sleep(0.01)
+        with Server(port=0) as server:
+            client = Recorder(server.url, ["websocket"])
+            try:
+                assert job.wait(30)
+                client.wait_for(lambda: "completed" in client.statuses(job.job_id))
+                epochs = [u["epoch"] for u in client.updates(job.job_id)]
+                # it joined mid-run: the latest epoch at once, then every later one, none twice
+                assert epochs == list(range(epochs[0], 13))
+                assert epochs[0] >= 2
+            finally:
+                client.close()
+    finally:
+        job.cancel()
+        job.wait(30)
