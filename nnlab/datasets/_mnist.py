@@ -156,24 +156,16 @@ def _parse(cache_dir: Path, checksums: Mapping[str, str]) -> Dataset:
     X_test, y_test = images("t10k"), labels("t10k")
     if X_train.shape[0] != y_train.shape[0] or X_test.shape[0] != y_test.shape[0]:
         raise ValueError("MNIST image and label files disagree on the number of examples")
-    X = np.concatenate([X_test, X_train])
-    y = np.concatenate([y_test, y_train])
-    n_validation = X_train.shape[0] // 6
-    # _make cuts test, validation, train in that order from the front; the book takes
-    # the last sixth of the training file as validation, so order the rows to match.
-    n_train = X_train.shape[0] - n_validation
-    order = np.concatenate(
-        [
-            np.arange(X_test.shape[0]),
-            X_test.shape[0] + n_train + np.arange(n_validation),
-            X_test.shape[0] + np.arange(n_train),
-        ]
-    )
+    # the book's split: the last sixth of the training file validates; _make cuts
+    # test, validation and train from the front, in that order
+    n_train = X_train.shape[0] - X_train.shape[0] // 6
+    X = np.concatenate([X_test, X_train[n_train:], X_train[:n_train]])
+    y = np.concatenate([y_test, y_train[n_train:], y_train[:n_train]])
     return _make(
         "mnist",
-        X[order],
-        y[order],
-        n_validation=n_validation,
+        X,
+        y,
+        n_validation=X_train.shape[0] - n_train,
         n_test=X_test.shape[0],
         rng=None,
         n_classes=10,
