@@ -9,11 +9,13 @@ import uuid
 
 import numpy as np
 import pytest
-from recording import RecordingObserver
+from recording import RecordingObserver, make_job
 
 import nnlab
 from nnlab import NetworkBusyError, ObserverWarning, ParameterError, TrainingUpdate
 from nnlab.observers import Observer
+from nnlab.registry import Registry
+from nnlab.registry import registry as process_registry
 
 CONTRACT_FIELDS = {"job_id", "network_id", "epoch", "total_epochs", "accuracy", "elapsed_time", "progress"}
 
@@ -165,7 +167,7 @@ class _SlowObserver(Observer):
 def test_cancel_from_another_thread_stops_at_the_next_mini_batch(digits: nnlab.Dataset) -> None:
     net = nnlab.Network([64, 30, 10], seed=0)
     seen = RecordingObserver()
-    job = nnlab.TrainingJob(net, digits, epochs=1000, seed=0, observers=[_SlowObserver(), seen])
+    job = make_job(net, digits, epochs=1000, seed=0, observers=[_SlowObserver(), seen])
     runner = threading.Thread(target=job.run)
     runner.start()
     while len(job.history) < 2:
@@ -188,7 +190,7 @@ def test_ctrl_c_cancels_keeps_history_and_reraises(digits: nnlab.Dataset) -> Non
                 raise KeyboardInterrupt
 
     net = nnlab.Network([64, 30, 10], seed=0)
-    job = nnlab.TrainingJob(net, digits, epochs=10, seed=0, observers=[CtrlC()])
+    job = make_job(net, digits, epochs=10, seed=0, observers=[CtrlC()])
     with pytest.raises(KeyboardInterrupt):
         job.run()
     assert job.status == "cancelled"
@@ -196,7 +198,7 @@ def test_ctrl_c_cancels_keeps_history_and_reraises(digits: nnlab.Dataset) -> Non
     assert len(job.history) == 2
     assert job.done
     assert job.wait(0)
-    assert nnlab.registry.active_job(net.network_id) is None
+    assert process_registry.active_job(net.network_id) is None
 
 
 def test_divergence_fails_with_the_epoch_and_keeps_the_last_finite_weights(digits: nnlab.Dataset) -> None:
@@ -268,8 +270,8 @@ def test_a_busy_network_cannot_be_trained_twice(digits: nnlab.Dataset) -> None:
         with pytest.raises(NetworkBusyError, match=f"already being trained by job {job.job_id}"):
             nnlab.train(net, digits, epochs=1)
         with pytest.raises(NetworkBusyError):
-            nnlab.registry.remove_network(net.network_id)
-        assert nnlab.registry.active_job(net.network_id) is job
+            process_registry.remove_network(net.network_id)
+        assert process_registry.active_job(net.network_id) is job
     finally:
         job.cancel()
         assert job.wait(30)
@@ -283,8 +285,8 @@ def test_background_training_returns_at_once_and_can_be_waited_for(digits: nnlab
     assert job.wait(60)
     assert job.status == "completed"
     assert len(job.history) == 3
-    assert nnlab.registry.job(job.job_id) is job
-    assert job in nnlab.registry.jobs(job.network_id)
+    assert process_registry.job(job.job_id) is job
+    assert job in process_registry.jobs(job.network_id)
 
 
 @pytest.mark.parametrize(
@@ -381,13 +383,12 @@ def test_cancel_takes_effect_before_the_next_mini_batch(digits: nnlab.Dataset) -
 
 def test_an_observer_added_to_the_registry_mid_run_sees_the_rest_of_it(digits: nnlab.Dataset) -> None:
     """A server started while a cell trains mirrors that run from the next epoch on."""
-    registry = nnlab.registry.__class__()
-    job = nnlab.TrainingJob(
+    registry = Registry()
+    job = make_job(
         nnlab.Network([64, 30, 10], seed=0),
         digits,
         epochs=8,
         seed=0,
-        progress=False,
         observers=[_SlowObserver(delay=0.01)],
         registry=registry,
     )
