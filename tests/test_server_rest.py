@@ -68,7 +68,7 @@ def test_health_and_datasets(api: Api) -> None:
     assert by_name["mnist"]["n_features"] == 784
 
 
-def test_network_create_list_get_delete(api: Api) -> None:
+def test_network_create_list_get_delete(server: Server, api: Api) -> None:
     net = api.create_network([64, 20, 10], cost="quadratic", init="large", seed=7, dtype="float32")
     assert net["sizes"] == [64, 20, 10]
     assert (net["cost"], net["init"], net["seed"], net["dtype"]) == ("quadratic", "large", 7, "float32")
