@@ -55,10 +55,12 @@ class NetworkShape(Protocol):
 class DataShape(Protocol):
     """What :func:`check_params` reads of a data set (a :class:`~nnlab.Dataset`)."""
 
-    name: str
-    train: tuple[Array, Array]
-    validation: tuple[Array, Array] | None
-
+    @property
+    def name(self) -> str: ...
+    @property
+    def train(self) -> tuple[Array, Array]: ...
+    @property
+    def validation(self) -> tuple[Array, Array] | None: ...
     @property
     def n_features(self) -> int: ...
     @property

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from nnlab import datasets
 from nnlab.network import Network
 from nnlab.params import ParameterError, check_params
-from nnlab.registry import NetworkBusyError, Registry
+from nnlab.registry import Job, NetworkBusyError, Registry
 from nnlab.server.bodies import (
     NETWORK_FIELDS,
     TRAIN_FIELDS,
@@ -109,7 +109,7 @@ class RestApi:
                 404, "network_id", f"no network with id {network_id!r}: GET /api/networks lists them"
             ) from None
 
-    def _job(self, request: Request) -> TrainingJob:
+    def _job(self, request: Request) -> Job:
         job_id = request.path_params["job_id"]
         try:
             return self.registry.job(job_id)

@@ -77,7 +77,7 @@ def _answer_held_polls(sio: socketio.AsyncServer) -> None:
 
 
 def _page() -> bytes:
-    return resources.files("nnlab.server").joinpath("static", TEST_PAGE).read_bytes()
+    return resources.files("nnlab.server").joinpath("static").joinpath(TEST_PAGE).read_bytes()
 
 
 def create_app(

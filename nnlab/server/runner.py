@@ -45,7 +45,7 @@ class PortInUseError(OSError):
 def _check_port(port: Any) -> int:
     if not is_int(port) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int in 0..65535 (0 picks a free port), got {port!r}")
-    return port
+    return int(port)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -305,12 +305,10 @@ def serve(
 
 def _announce(server: Server) -> None:
     """Show the server's addresses: clickable links in a notebook, lines elsewhere."""
-    from nnlab._kernel import in_kernel
+    from nnlab._kernel import display, in_kernel
 
     links = server.endpoints()
     if in_kernel():
-        from IPython.display import display
-
         display(links)  # HTML links, and the same lines as text/plain
     else:
         print(links, flush=True)
