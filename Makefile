@@ -24,10 +24,11 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(VENV)/.lab-installed
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
-## Lint, then run the whole suite (unit, server, browser and notebook tests).
+## Lint and type-check, then run the whole suite (unit, server, browser and notebook tests).
 test: $(VENV)/.test-installed
 	$(BIN)/ruff check nnlab tests benchmarks notebooks
 	$(BIN)/ruff format --check nnlab tests benchmarks notebooks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
