@@ -327,7 +327,8 @@ class TrainingJob:
 
     # --------------------------------------------------------------- control
     def cancel(self) -> None:
-        """Stop at the next mini-batch (from any thread); the history so far is kept."""
+        """Stop at the next mini-batch (from any thread); the history so far is kept.
+        A job cancelled before it runs never starts."""
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -369,6 +370,10 @@ class TrainingJob:
     def _run_claimed(self) -> None:
         notifier = Notifier(self._observers, self._registry.observers)
         self._run_start = time.perf_counter()
+        if self._stop.is_set():  # cancelled before it began (e.g. while queued): it never starts
+            self._finish("cancelled", reason="cancelled")
+            self._end(notifier)
+            return
         try:
             self.started_at = _now()
             self.status = "running"
