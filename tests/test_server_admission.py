@@ -330,3 +330,15 @@ def test_the_networks_held_are_bounded() -> None:
         # Deleting one makes room again.
         assert api.delete(f"/api/networks/{held[0]}")[0] == 204
         assert api.post("/api/networks", {"sizes": [64, 30, 10]})[0] == 201
+
+
+def test_the_openapi_document_describes_the_limits() -> None:
+    from nnlab.server.openapi import openapi_document
+
+    paths = openapi_document()["paths"]
+    train_answers = paths["/api/networks/{network_id}/train"]["post"]["responses"]
+    assert "max_queued_jobs" in train_answers["429"]["description"]
+    assert "Retry-After" in train_answers["429"]["headers"]
+    assert "max_total_parameters" in paths["/api/networks"]["post"]["responses"]["413"]["description"]
+    status_enum = openapi_document()["components"]["schemas"]["TrainingStatus"]["properties"]["status"]
+    assert "queued" in status_enum["enum"]

@@ -282,3 +282,13 @@ def test_nnlab_serve_refuses_a_bad_token() -> None:
     assert result.returncode == 2
     assert "token must be" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_openapi_document_describes_the_token(server: Server) -> None:
+    status, doc, _ = request(server.url, "GET", "/openapi.json", headers=BEARER)
+    assert status == 200
+    assert set(doc["components"]["securitySchemes"]) == {"bearer", "tokenQuery"}
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            if method != "parameters":
+                assert ("401" in operation["responses"]) == (path != "/test_socketio.html"), path
