@@ -128,7 +128,8 @@ class TokenGuard:
     """Checks presented tokens against the server's (every token passes when it has none)."""
 
     def __init__(self, token: str | None) -> None:
-        self._token = None if token is None else check_token(token).encode()  # type: ignore[union-attr]
+        checked = check_token(token)
+        self._token = None if checked is None else checked.encode()
 
     @property
     def required(self) -> bool:

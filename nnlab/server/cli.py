@@ -73,16 +73,28 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.set_defaults(run=_run_serve)
 
 
-def _run_serve(args: argparse.Namespace) -> int:
+def _serve_token(host: str, token: str | None) -> str | None:
+    """The token to serve with: the one given, else a fresh one off loopback (as Jupyter).
+
+    >>> _serve_token("127.0.0.1", None), _serve_token("0.0.0.0", "mine")
+    (None, 'mine')
+    >>> len(_serve_token("0.0.0.0", None))
+    43
+    """
     from nnlab.server.auth import generate_token, is_loopback
+
+    if token is None and is_loopback(host) is False:
+        return generate_token()
+    return token
+
+
+def _run_serve(args: argparse.Namespace) -> int:
     from nnlab.server.runner import Server
 
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # stop cleanly on SIGTERM too (service managers, CI)
 
-    token = args.token
-    if token is None and is_loopback(args.host) is False:
-        token = generate_token()  # like Jupyter: never open to the network without one
+    token = _serve_token(args.host, args.token)
     server = Server(
         args.host,
         args.port,
