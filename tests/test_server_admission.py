@@ -162,10 +162,15 @@ def test_a_full_queue_answers_429_with_retry_after_and_changes_nothing(gate: Gat
         networks = _networks(api, 5)
         jobs = [api.post(f"/api/networks/{n}/train", {"epochs": 1})[1]["job_id"] for n in networks[:4]]
         gate.wait_started(1)
-        status, error, headers = request(server.url, "POST", f"/api/networks/{networks[4]}/train", {})
+        origin = {"Origin": "http://localhost:4200"}
+        path = f"/api/networks/{networks[4]}/train"
+        status, error, headers = request(server.url, "POST", path, {}, headers=origin)
         assert status == 429
         assert headers["content-type"].startswith("application/json")
         assert headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+        # A dashboard on another origin may read it.
+        assert headers["access-control-allow-origin"] == "*"
+        assert "retry-after" in headers["access-control-expose-headers"].lower()
         assert "max_queued_jobs=3" in error["error"]
         assert error["limit"] == 3
         assert set(error) >= {"error", "field"}

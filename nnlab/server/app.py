@@ -177,7 +177,13 @@ def create_app(
             Route("/", index, methods=["GET"]),
         ],
         middleware=[
-            Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"]),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["Retry-After"],  # so a cross-origin dashboard can read a 429's
+            ),
             Middleware(TokenMiddleware, guard=guard),
         ],
         exception_handlers={HTTPException: http_error},
