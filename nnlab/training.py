@@ -179,7 +179,8 @@ class TrainingJob:
     # --------------------------------------------------------------- control
     def cancel(self) -> None:
         """Stop at the next mini-batch (from any thread). The network keeps the weights of
-        the last finished epoch and the history so far is kept."""
+        the last finished epoch and the history so far is kept. A job cancelled before it
+        runs never starts."""
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -209,11 +210,11 @@ class TrainingJob:
     def _run_claimed(self) -> None:
         notifier = Notifier(self._observers, self._registry.observers)
         self._run_start = time.perf_counter()
+        if self._stop.is_set():  # cancelled before it began (e.g. while queued): it never starts
+            self._finish("cancelled", reason="cancelled")
+            self._end(notifier)
+            return
         try:
-            if self._stop.is_set():  # cancelled while queued: it never starts
-                self._finish("cancelled", reason="cancelled")
-                self._end(notifier)
-                return
             self.started_at = _now()
             self.status = "running"
             notifier.notify("on_run_start", self)
