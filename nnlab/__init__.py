@@ -24,7 +24,7 @@ from nnlab.notify import ObserverWarning
 from nnlab.observers import Observer
 from nnlab.params import HalveOnPlateau, ParameterError
 from nnlab.registry import NetworkBusyError
-from nnlab.training import TrainingJob
+from nnlab.training import JobStateError, TrainingJob
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "Dataset",
     "EpochRecord",
     "HalveOnPlateau",
+    "JobStateError",
     "Network",
     "NetworkBusyError",
     "Observer",
