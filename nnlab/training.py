@@ -234,6 +234,24 @@ class TrainingJob:
             else:
                 self._control.set_learning_rate(value)
 
+    def wait_settled(self, timeout: float | None = None) -> bool:
+        """Block until what was asked has taken effect -- a pause reached, a resume or a new
+        learning rate taken by the training thread -- or the run has ended (a queued job
+        is settled: it takes them when it starts); ``False`` if ``timeout`` passed first."""
+        control = self._control
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with control.cond:
+            while not (
+                self.done
+                or self.status == "queued"
+                or (control.pause_requested == (self.status == "paused") and control.learning_rate is None)
+            ):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                control.cond.wait(left)
+        return True
+
     def _refuse_if_done(self, action: str, why: str) -> None:
         if self.done:
             raise JobStateError(
@@ -298,6 +316,8 @@ class TrainingJob:
         self._registry.release(self)
         notifier.notify("on_run_end", self)
         self._done.set()
+        with self._control.cond:  # wakes wait_settled
+            self._control.cond.notify_all()
 
     def _finish(self, status: JobStatus, *, error: str | None = None, reason: str | None = None) -> None:
         with self._lock:
@@ -391,6 +411,7 @@ class TrainingJob:
                 self.learning_rate = requests.learning_rate
             if requests.cancel:
                 return False
+            control.cond.notify_all()  # for wait_settled
             if not requests.pause:
                 return True
             self.status = "paused"
@@ -408,6 +429,7 @@ class TrainingJob:
             if requests.cancel:
                 return False
             self.status = "running"
+            control.cond.notify_all()
         notifier.notify("on_resume", self)
         return True
 

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnlab import datasets
+from nnlab.events import STATUSES
 from nnlab.network import Network, count_parameters
 from nnlab.params import ParameterError, check_params, positive_int
 from nnlab.registry import Job, NetworkBusyError, Registry
@@ -41,6 +42,7 @@ from nnlab.server.bodies import (
     read_object,
     train_options,
 )
+from nnlab.server.control import PATCH_FIELDS, JobControl
 from nnlab.server.openapi import openapi_document
 from nnlab.training import TrainingJob, resolve_data
 
@@ -48,7 +50,7 @@ __all__ = ["JOB_STATUSES", "RETRY_AFTER_SECONDS", "RestApi"]
 
 logger = logging.getLogger("nnlab.server")
 
-JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+JOB_STATUSES = STATUSES
 #: What a 429 (full training queue) asks the client to wait before retrying.
 RETRY_AFTER_SECONDS = 10
 
@@ -109,6 +111,7 @@ class RestApi:
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
         self._size_lock = threading.Lock()
         self._reserved = 0  # parameters of networks being built right now
+        self.control = JobControl(registry)
 
     def routes(self) -> list[Route]:
         """Starlette routes of every endpoint (the OpenAPI document lists the same)."""
@@ -122,7 +125,10 @@ class RestApi:
             Route("/api/networks/{network_id}/jobs", self.network_jobs, methods=["GET"]),
             Route("/api/jobs", self.list_jobs, methods=["GET"]),
             Route("/api/jobs/{job_id}", self.get_job, methods=["GET"]),
+            Route("/api/jobs/{job_id}", self.update_job, methods=["PATCH"]),
             Route("/api/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            Route("/api/jobs/{job_id}/pause", self.pause_job, methods=["POST"]),
+            Route("/api/jobs/{job_id}/resume", self.resume_job, methods=["POST"]),
             Route("/api/datasets", self.list_datasets, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
@@ -291,6 +297,20 @@ class RestApi:
         await run_in_threadpool(self.admission.cancel, job)
         await run_in_threadpool(job.wait, 2.0)
         return JSONResponse(job.to_dict(history=False))
+
+    @_endpoint
+    async def pause_job(self, request: Request) -> Response:
+        return JSONResponse(await self.control.pause(request.path_params["job_id"]))
+
+    @_endpoint
+    async def resume_job(self, request: Request) -> Response:
+        return JSONResponse(await self.control.resume(request.path_params["job_id"]))
+
+    @_endpoint
+    async def update_job(self, request: Request) -> Response:
+        self._job(request)  # 404 before looking at the body
+        body = await read_object(request, PATCH_FIELDS)
+        return JSONResponse(await self.control.update(request.path_params["job_id"], body))
 
     @_endpoint
     async def list_datasets(self, request: Request) -> Response:

@@ -33,6 +33,7 @@ from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_m
 from nnlab.server.api import RestApi
 from nnlab.server.auth import TokenGuard, TokenMiddleware, require_token_on_connect
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
+from nnlab.server.control import register_control_events
 from nnlab.server.fanout import Fanout
 from nnlab.server.mirror import STATUS_EVENT, Outbox, get_mirror, status_payload
 from nnlab.server.proxy import TEST_PAGE
@@ -142,6 +143,7 @@ def create_app(
         admission=admission,
         max_total_parameters=max_total_parameters,
     )
+    register_control_events(sio, api.control)  # pause_job, resume_job, set_learning_rate
     page = _page()
 
     async def test_page(request: Request) -> Response:
