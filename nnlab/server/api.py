@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnlab import datasets
+from nnlab.events import STATUSES
 from nnlab.network import Network, count_parameters
 from nnlab.params import ParameterError, check_params, positive_int
 from nnlab.registry import Job, NetworkBusyError, Registry
@@ -44,11 +45,10 @@ from nnlab.server.bodies import (
 from nnlab.server.openapi import openapi_document
 from nnlab.training import TrainingJob, resolve_data
 
-__all__ = ["JOB_STATUSES", "RETRY_AFTER_SECONDS", "RestApi"]
+__all__ = ["RETRY_AFTER_SECONDS", "RestApi"]
 
 logger = logging.getLogger("nnlab.server")
 
-JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 #: What a 429 (full training queue) asks the client to wait before retrying.
 RETRY_AFTER_SECONDS = 10
 
@@ -267,8 +267,8 @@ class RestApi:
     async def list_jobs(self, request: Request) -> Response:
         network_id = request.query_params.get("network_id")
         status = request.query_params.get("status")
-        if status is not None and status not in JOB_STATUSES:
-            raise ApiError(422, "status", f"status must be one of {list(JOB_STATUSES)}, got {status!r}")
+        if status is not None and status not in STATUSES:
+            raise ApiError(422, "status", f"status must be one of {list(STATUSES)}, got {status!r}")
         jobs = self.registry.jobs(network_id)
         if status is not None:
             jobs = [job for job in jobs if job.status == status]

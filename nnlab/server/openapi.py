@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nnlab.events import STATUS_EVENT, STATUSES, UPDATE_EVENT
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS
 from nnlab.server.auth import PROTECTED_PREFIXES
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS, MAX_BODY_BYTES
@@ -186,7 +187,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "job_id": {"type": "string"},
             "network_id": {"type": "string"},
-            "status": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+            "status": {"enum": list(STATUSES)},
             "parameters": {"type": "object", "description": "the validated TrainRequest"},
             "epochs_completed": {"type": "integer"},
             "total_epochs": {"type": "integer"},
@@ -226,7 +227,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "job_id": {"type": "string"},
             "network_id": {"type": "string"},
-            "status": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+            "status": {"enum": list(STATUSES)},
             "epoch": {"type": "integer", "description": "epochs finished so far"},
             "total_epochs": {"type": "integer"},
             "error": _NULLABLE_STRING,
@@ -354,7 +355,7 @@ _PATHS: dict[str, Any] = {
                 {
                     "name": "status",
                     "in": "query",
-                    "schema": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+                    "schema": {"enum": list(STATUSES)},
                 },
             ],
             "responses": {
@@ -415,11 +416,11 @@ _PATHS: dict[str, Any] = {
 }
 
 _EVENTS = {
-    "training_update": {
+    UPDATE_EVENT: {
         "payload": _ref("TrainingUpdate"),
         "when": "after every epoch of every run in the process",
     },
-    "training_status": {
+    STATUS_EVENT: {
         "payload": _ref("TrainingStatus"),
         "when": "when a REST job has to wait for a slot (queued), when a run starts (running) "
         "and when it ends (completed, failed, cancelled)",
