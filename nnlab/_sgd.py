@@ -5,6 +5,11 @@ Same algebra as :meth:`Network.backprop` followed by the book's update
 
 * every intermediate lives in a buffer allocated once per run and written with
   ``out=``, so a mini-batch allocates nothing;
+* no ufunc call broadcasts: numpy (2.4) gives a broadcasting call a buffered iterator,
+  which allocates a temporary the size of the result and costs ~2-3 µs instead of
+  ~0.7 µs. So the biases are first copied into an ``(m, n)`` tile (``tile[...] = b``
+  does not buffer) and added element-wise, and ``nabla_b`` is the product
+  ``ones(m) @ delta`` rather than a sum over axis 0 (a reduction buffers too);
 * the output error is scaled by ``eta / m`` before the backward products, so the
   gradients come out already scaled and each weight matrix is touched once;
 * rows are gathered with ``X.take(idx, 0, out, "clip")``: the method skips
@@ -51,7 +56,8 @@ class _Plan:
         self.sp = np.empty_like(acts[-1])
         self.z_copy = np.empty_like(acts[-1])  # only for costs other than the two built in
         inputs = [self.xb, *acts[:-1]]
-        self.forward = [(w.T, b, z) for w, b, z in zip(net.weights, net.biases, acts)]
+        self.ones = np.ones(m, dt)
+        self.forward = [(w.T, b, np.empty_like(z), z) for w, b, z in zip(net.weights, net.biases, acts)]
         self.backward = []
         for layer in range(len(net.weights) - 1, -1, -1):
             below = deltas[layer - 1] if layer else None
@@ -181,7 +187,7 @@ class MiniBatchSGD:
         take_x, take_y = self.X.take, self.Y.take  # the methods skip np.take's Python wrapper
         # np.dot dispatches ~0.3 µs faster than np.matmul for these 2-D products
         dot, add, subtract, multiply = np.dot, np.add, np.subtract, np.multiply
-        negative, exp, divide, reduce_sum = np.negative, np.exp, np.divide, np.add.reduce
+        negative, exp, divide = np.negative, np.exp, np.divide
         quadratic, custom_cost, cost = self._quadratic, self._custom_cost, self.net.cost
         is_set = stop.is_set if stop is not None else None
         clock = time.perf_counter
@@ -197,12 +203,13 @@ class MiniBatchSGD:
                 assert self._tail is not None
                 plan = self._tail
             idx = order[k * m : k * m + plan.m]
-            xb, yb, delta = plan.xb, plan.yb, plan.delta
+            xb, yb, delta, ones = plan.xb, plan.yb, plan.delta, plan.ones
             take_x(idx, 0, xb, "clip")
             a = xb
-            for wt, b, z in plan.forward:
+            for wt, b, tile, z in plan.forward:
+                tile[...] = b
                 dot(a, wt, z)
-                add(z, b, z)
+                add(z, tile, z)
                 if custom_cost and z is plan.output:
                     plan.z_copy[...] = z
                 negative(z, z)  # the sigmoid, in place: 1 / (1 + exp(-z))
@@ -231,7 +238,7 @@ class MiniBatchSGD:
                     multiply(sp, a_prev, sp)
                     multiply(below, sp, below)
                 dot(delta_t, a_prev, nabla_w)
-                reduce_sum(delta, 0, None, nabla_b)
+                dot(ones, delta, nabla_b)
                 if decay != 1.0:
                     multiply(w, decay, w)
                 subtract(w, nabla_w, w)
