@@ -37,8 +37,9 @@ from nnlab.network import Network
 
 __all__ = ["MiniBatchSGD"]
 
-#: Rows per chunk when reducing the recorded outputs (keeps temporaries in cache).
-_REDUCE_CHUNK = 2048
+#: Rows per chunk when reducing the recorded outputs: keeps the temporaries in L2
+#: (2,048 rows of 10 outputs made the reduction ~2.5x slower).
+_REDUCE_CHUNK = 1024
 
 
 class _Plan:
@@ -132,6 +133,7 @@ class MiniBatchSGD:
             m = self.m
             self._output_views = [self._outputs[k * m : (k + 1) * m] for k in range(self.n_batches)]
             self._labels = np.argmax(self.Y, axis=1)
+            self._rows = np.arange(min(_REDUCE_CHUNK, self.n))
 
     def epoch(
         self,
@@ -162,17 +164,28 @@ class MiniBatchSGD:
     def _reduce(self, order: Array, rows: int, lmbda: float) -> None:
         """Running cost and accuracy from the outputs the first ``rows`` examples had."""
         assert self._outputs is not None
-        outputs, cost_fn = self._outputs, self.net.cost.fn
         correct, cost = 0, 0.0
         for start in range(0, rows, _REDUCE_CHUNK):
             stop = min(start + _REDUCE_CHUNK, rows)
-            a, idx = outputs[start:stop], order[start:stop]
-            correct += int(np.count_nonzero(np.argmax(a, axis=1) == self._labels.take(idx)))
-            cost += float(np.sum(cost_fn(a, self.Y.take(idx, 0))))
+            a, idx = self._outputs[start:stop], order[start:stop]
+            labels = self._labels.take(idx)
+            correct += int(np.count_nonzero(np.argmax(a, axis=1) == labels))
+            cost += self._cost_sum(a, idx, labels)
         cost /= rows
         if lmbda:
             cost += 0.5 * (lmbda / self.n) * sum(float(np.vdot(w, w)) for w in self.net.weights)
         self.running_cost, self.running_accuracy = cost, correct / rows
+
+    def _cost_sum(self, a: Array, idx: Array, labels: Array) -> float:
+        """Summed cost of outputs ``a`` for the examples ``idx`` (whose ``labels`` are given)."""
+        if self.net.cost is not CrossEntropyCost:
+            return float(np.sum(self.net.cost.fn(a, self.Y.take(idx, 0))))
+        # CrossEntropyCost.fn for one-hot targets in half the passes: -sum ln(1 - a) over
+        # every output, then each label's ln(1 - a) swapped for ln(a); the same clipping.
+        eps = np.finfo(a.dtype).eps
+        a = np.clip(a, eps, 1.0 - eps)
+        at_label = a[self._rows[: a.shape[0]], labels]
+        return -float(np.sum(np.log1p(-a)) - np.sum(np.log1p(-at_label)) + np.sum(np.log(at_label)))
 
     def _epoch(
         self,

@@ -154,6 +154,24 @@ def test_running_cost_and_accuracy_match_the_per_example_reference(
         assert np.max(np.abs(got - want)) < 1e-10
 
 
+class _OwnQuadratic(QuadraticCost):
+    """A cost the engine does not know: it takes the generic path (cost.delta, cost.fn)."""
+
+    name = "own_quadratic"
+
+
+def test_running_cost_of_a_cost_the_engine_does_not_know(digits: nnlab.Dataset) -> None:
+    X, y = digits.train
+    Y = one_hot(y, 10)
+    net = nnlab.Network([64, 30, 10], cost=_OwnQuadratic, seed=5)
+    order = np.random.default_rng(3).permutation(X.shape[0])
+    expected = _reference_epoch(net, X, Y, order, 10, 3.0, 0.0)
+    engine = MiniBatchSGD(net, X, Y, 10, monitor=True)
+    engine.epoch(order, 3.0)
+    assert engine.running_cost == pytest.approx(expected.cost_sum / X.shape[0], rel=1e-10)
+    assert engine.running_accuracy == expected.correct / X.shape[0]
+
+
 def test_a_stopped_epochs_running_scores_cover_the_mini_batches_done(digits: nnlab.Dataset) -> None:
     X, y = digits.train
     Y = one_hot(y, 10)
