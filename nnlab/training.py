@@ -582,7 +582,7 @@ def train(
     with the weights before its mini-batch's update, so while the network improves this
     reads higher than the book's ``monitor_training_cost``. ``training_cost="full"``
     gives the book's value, a pass over the training set with the weights after the
-    epoch (about half an SGD pass more per epoch).
+    epoch (on MNIST-sized data, about 40% of an SGD pass more per epoch).
     ``early_stopping=n`` stops after ``n`` epochs without a better validation accuracy;
     ``lr_schedule="halve_on_plateau"`` halves the learning rate on such plateaus.
     ``observers`` watch the run (see :mod:`nnlab.observers`); ``progress="auto"`` (the
