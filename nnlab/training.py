@@ -191,10 +191,10 @@ def check_params(
             "lr_schedule",
             f"lr_schedule must be 'halve_on_plateau', a HalveOnPlateau or None, got {lr_schedule!r}",
         )
-    if training_cost not in ("running", "full"):
+    if not isinstance(training_cost, str) or training_cost not in ("running", "full"):
         raise ParameterError(
             "training_cost",
-            f"training_cost must be 'running' (from the epoch's mini-batches, free) or 'full' "
+            f"training_cost must be 'running' (measured on the epoch's mini-batches) or 'full' "
             f"(a pass over the training set after each epoch), got {training_cost!r}",
         )
     if (early_stopping or lr_schedule) and data.validation is None:
@@ -578,9 +578,10 @@ def train(
     learning_rate / m * gradient``, the book's L2-regularised rule), then measures the
     accuracy on ``evaluate_on`` ("test", "validation" or None).
     ``training_cost="running"`` (the default) reports the training cost and accuracy
-    the epoch's mini-batches met on their way, at no extra cost: each example is scored
-    with the weights before its mini-batch's update, so while the network improves this
-    reads higher than the book's ``monitor_training_cost``. ``training_cost="full"``
+    the epoch's mini-batches met on their way, at almost no extra cost: each example is
+    scored with the weights before its mini-batch's update, so while the network
+    improves the cost reads higher, and the accuracy lower, than the book's
+    ``monitor_training_cost``. ``training_cost="full"``
     gives the book's value, a pass over the training set with the weights after the
     epoch (on MNIST-sized data, about 40% of an SGD pass more per epoch).
     ``early_stopping=n`` stops after ``n`` epochs without a better validation accuracy;

@@ -64,7 +64,7 @@ def test_while_the_network_improves_the_running_cost_is_the_higher(digits: nnlab
         assert r.training_accuracy < f.training_accuracy
 
 
-@pytest.mark.parametrize("value", ["fast", "Full", None, True, 1])
+@pytest.mark.parametrize("value", ["fast", "Full", None, True, 1, ["full"]])
 def test_training_cost_must_be_running_or_full(digits: nnlab.Dataset, value: object) -> None:
     with pytest.raises(ParameterError, match=r"training_cost must be 'running' .* or 'full'") as info:
         nnlab.TrainingJob(nnlab.Network([64, 30, 10]), digits, training_cost=value)  # type: ignore[arg-type]
