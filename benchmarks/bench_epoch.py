@@ -18,6 +18,7 @@ machine type may force an older one with OPENBLAS_CORETYPE (run once with
 Times are CPU seconds of the calling thread by default (``--clock cpu``): with BLAS on
 one thread every contender computes in that thread, and on a shared machine CPU time is
 far steadier than wall time, which counts the moments other processes hold the core.
+(Work done in other threads is not counted: compare with ``--clock wall``.)
 
 The monitoring section times, on the MNIST-shaped data, the bare SGD pass
 (``MiniBatchSGD.epoch``), a default ``train()`` epoch (running training cost and
@@ -168,7 +169,7 @@ def contenders(
         return timed(lambda: engine.epoch(order, ETA))
 
     def nnlab_train_call(order: np.ndarray) -> float:
-        # the whole train() epoch: SGD pass plus training cost and test accuracy
+        # the whole train() call: setup, SGD pass, running training cost, test accuracy
         net = fresh()
         return timed(lambda: nnlab.train(net, data, epochs=1, seed=0, progress=False))
 
