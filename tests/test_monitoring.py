@@ -64,6 +64,17 @@ def test_while_the_network_improves_the_running_cost_is_the_higher(digits: nnlab
         assert r.training_accuracy < f.training_accuracy
 
 
+@pytest.mark.parametrize("cost", ["cross_entropy", "quadratic"])
+def test_float32_running_scores_agree_with_float64(digits: nnlab.Dataset, cost: str) -> None:
+    jobs = [
+        nnlab.train(nnlab.Network([64, 30, 10], cost=cost, seed=0, dtype=dtype), digits, epochs=2, seed=0)
+        for dtype in ("float64", "float32")
+    ]
+    for r64, r32 in zip(jobs[0].history, jobs[1].history, strict=True):
+        assert r32.training_cost == pytest.approx(r64.training_cost, rel=1e-5)
+        assert r32.training_accuracy == pytest.approx(r64.training_accuracy, abs=2 / 1297)
+
+
 @pytest.mark.parametrize("value", ["fast", "Full", None, True, 1, ["full"]])
 def test_training_cost_must_be_running_or_full(digits: nnlab.Dataset, value: object) -> None:
     with pytest.raises(ParameterError, match=r"training_cost must be 'running' .* or 'full'") as info:
