@@ -164,6 +164,12 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "stop after this many epochs without a better validation accuracy",
             },
             "lr_schedule": {"enum": ["halve_on_plateau", None], "default": None},
+            "training_cost": {
+                "enum": ["running", "full"],
+                "default": "running",
+                "description": "running: from the epoch's mini-batches, as the weights changed; "
+                "full: a pass over the training set after each epoch",
+            },
         },
     },
     "TrainingUpdate": _TRAINING_UPDATE,
@@ -174,6 +180,7 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "training_cost": {"type": "number"},
+                    "training_accuracy": _NULLABLE_NUMBER,
                     "evaluation_cost": _NULLABLE_NUMBER,
                     "validation_cost": _NULLABLE_NUMBER,
                     "validation_accuracy": _NULLABLE_NUMBER,
