@@ -252,6 +252,7 @@ class TrainingJob:
         )
         self.network = net
         self.network_id = net.network_id
+        self.epochs_before = net.epochs_trained
         self.job_id = str(uuid.uuid4())
         progress_observer = make_progress(progress)
         self._observers = [*([progress_observer] if progress_observer else []), *observers]

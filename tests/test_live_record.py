@@ -50,12 +50,12 @@ def test_stable_record_has_no_timings_and_is_the_same_every_run() -> None:
         == "Training [64, 12, 10] on digits · Completed · 3/3 epochs · best accuracy "
         + (lines[0].rsplit(" ", 1)[1])
     )
-    assert lines[1] == "Epoch 3/3     [####################] 3/3 [100%]"
-    assert lines[2] == "Batch 130/130 [####################] 130/130 [100%]"
+    assert lines[1] == "Epochs        [####################] 3/3 [100%]"
+    assert lines[2] == "Batches       [####################] 130/130 [100%]"
     header = "epoch  training cost  evaluation cost  accuracy  correct/total  validation accuracy"
     assert lines[5] == header
     assert [line.split()[0] for line in lines[6:9]] == ["1", "2", "3"]
-    assert re.search(r"^accuracy +[▁-█]{3}  0\.\d{4} → 0\.\d{4}$", text, re.M)
+    assert re.search(r"^accuracy +[▁-█]{3}  \d+\.\d\d% → \d+\.\d\d%$", text, re.M)
 
 
 def test_html_record_holds_bars_table_and_curve_and_escapes_text() -> None:
@@ -74,13 +74,15 @@ def test_html_record_holds_bars_table_and_curve_and_escapes_text() -> None:
 def test_long_runs_keep_the_first_and_last_epochs() -> None:
     state = synthetic(100)
     text = table_text(state)
-    assert f"… {100 - RECORD_ROWS + 1} more epochs …" in text
+    head = RECORD_ROWS // 4
+    hidden = 100 - RECORD_ROWS + 1
+    assert f"… epochs {head + 1}–{head + hidden} ({hidden} rows) not shown …" in text
     shown = [int(line.split()[0]) for line in text.splitlines()[1:] if line.strip()[0].isdigit()]
     assert len(shown) == RECORD_ROWS - 1
     assert shown[0] == 1
     assert shown[-1] == 100
     live = table_html(state, live=True)
-    assert live.count("<tr>") == 1 + LIVE_ROWS  # header, a "more epochs" row and the latest ones
+    assert live.count("<tr>") == 1 + LIVE_ROWS  # header, a "not shown" row and the latest ones
     assert ">100<" in live
     assert ">1<" not in live
 

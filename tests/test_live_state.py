@@ -44,16 +44,16 @@ def test_bars_count_from_one_with_rates_and_time_left() -> None:
     state = run_two_epochs()
     now = 105.0
     epoch_bar, batch_bar = state.epoch_bar(now), state.batch_bar(now)
-    assert state.epoch_label() == "Epoch 3/4"  # the epoch in progress, 1-based
+    assert state.epoch_label() == "Epochs"  # the one count is the bar's
     assert (epoch_bar.n, epoch_bar.total, epoch_bar.percent) == (2, 4, 50)  # finished epochs
     assert epoch_bar.elapsed == pytest.approx(5.0)
     assert epoch_bar.rate == pytest.approx(2.0)  # 5 s for 2.5 epochs
     assert epoch_bar.eta == pytest.approx(3.0)  # 1.5 epochs left
     assert epoch_bar.text() == "2/4 [50%] 5.0s<3.0s, 2.0s/epoch"
-    assert state.batch_label() == "Batch 5/10"
+    assert state.batch_label() == "Batches"
     assert (batch_bar.n, batch_bar.total, batch_bar.percent) == (5, 10, 50)
     assert batch_bar.rate == pytest.approx(5.0)
-    assert batch_bar.text() == " 5/10 [50%] 1.0s<1.0s, 5.0 batches/s"
+    assert batch_bar.text() == " 5/10 [50%] 1.0s<1.0s, 5 batches/s"
     assert state.status_text() == "Running · epoch 3/4"
     assert state.style == "info"
 
@@ -76,7 +76,7 @@ def test_rows_and_metrics_follow_finished_epochs() -> None:
         "accuracy",
         "correct/total",
     ]
-    assert state.row_cells(state.rows[0]) == ["1", "1.0000", "1.5000", "0.8100", "81/100", "2.000"]
+    assert state.row_cells(state.rows[0]) == ["1", "1.0000", "1.5000", "81.00%", "81/100", "2.0s"]
 
 
 def test_validation_metrics_appear_when_measured() -> None:
@@ -91,14 +91,20 @@ def test_validation_metrics_appear_when_measured() -> None:
 @pytest.mark.parametrize(
     ("status", "reason", "error", "text", "style"),
     [
-        ("completed", None, None, "Completed · 2/4 epochs in 5.0s · best accuracy 0.8200", "success"),
-        ("completed", "early_stopping", None, "Completed · 2/4 epochs (early stopping) in 5.0s", "success"),
+        ("completed", None, None, "Completed · 2/4 epochs in 5.0s · best accuracy 82.00%", "success"),
+        (
+            "completed",
+            "early_stopping",
+            None,
+            "Stopped early · 2 of 4 epochs (early stopping: validation accuracy stopped improving) in 5.0s",
+            "success",
+        ),
         ("cancelled", "cancelled", None, "Cancelled at epoch 3/4 · 2 finished epochs kept", "warning"),
         (
             "cancelled",
             "interrupted",
             None,
-            "Interrupted (Ctrl-C) at epoch 3/4 · 2 finished epochs kept",
+            "Interrupted (Ctrl-C) at epoch 3/4 · 2 finished epochs kept · the run is nnlab.last_job()",
             "warning",
         ),
         (

@@ -47,7 +47,7 @@ def test_view_follows_a_run_and_ends_in_success() -> None:
     assert view.table.value.count("<tr>") == 1 + 4
     assert "<polyline" in view.curve.value
     assert view.stop_button.disabled
-    assert repr(view) == f"<LiveView · epoch 4/4 · accuracy {job.latest.accuracy:.4f} · completed>"
+    assert repr(view) == f"<LiveView · epoch 4/4 · accuracy {100 * job.latest.accuracy:.2f}% · completed>"
     assert view.record()["text/plain"].startswith("Training [64, 12, 10] on digits · Completed")
 
 
