@@ -221,3 +221,44 @@ def test_durations_and_rates_read_well() -> None:
     slow = Bar("Epoch", 1, 3, elapsed=90.0, eta=180.0, rate=90.0, unit="epoch", per="unit")
     assert slow.text() == "1/3 [33%] 1:30<3:00, 1:30/epoch"
     assert slow.text(timings=False) == "1/3 [33%]"
+
+
+def test_bar_labels_carry_no_count_of_their_own() -> None:
+    """The issue: "Epoch 15/40" beside a bar reading "14/40 [35%]". One count per bar."""
+    state = run_two_epochs()
+    bar = state.epoch_bar(105.0)
+    assert not any(ch.isdigit() for ch in state.epoch_label() + state.batch_label())
+    assert bar.text(timings=False) == "2/4 [50%]"  # finished epochs, as the bar's fill
+    assert state.status_text() == "Running · epoch 3/4"  # the one in progress, said as such
+
+
+def test_a_run_that_stopped_early_reads_as_such_with_a_full_bar() -> None:
+    """Not a green "Completed" bar 6 % full: the run ran the epochs it needed."""
+    state = LiveState(total_epochs=50, n_batches=10)
+    state.run_started(now=0.0)
+    for epoch in (1, 2, 3):
+        state.epoch_started(epoch, now=epoch - 1.0)
+        state.epoch_ended(record(epoch, 50, validation_accuracy=0.8), now=float(epoch))
+    state.run_ended("completed", now=3.0, stop_reason="early_stopping")
+    bar = state.epoch_bar(3.0)
+    assert (bar.n, bar.total, bar.fraction) == (3, 3, 1.0)
+    assert state.status_text(timings=False).startswith("Stopped early · 3 of 50 epochs (early stopping")
+    assert "Completed" not in state.status_text()
+    assert state.style == "success"
+    state.stop_reason = None  # the same run, had it gone the distance
+    assert state.status_text(timings=False).startswith("Completed · 3/50 epochs")
+
+
+def test_epochs_count_on_from_the_network_epochs_before_the_run() -> None:
+    state = LiveState(total_epochs=4, n_batches=10, epochs_before=20)
+    state.run_started(now=0.0)
+    state.epoch_started(1, now=0.0)
+    assert state.status_text() == "Running · epoch 1/4 (network epoch 21)"
+    state.epoch_ended(record(1), now=1.0)  # the wire's epoch: 1
+    assert state.row_cells(state.rows[0], epochs_before=state.epochs_before)[0] == "21"
+    assert state.curves.first == 21
+    state.epoch_started(2, now=1.0)
+    state.epoch_ended(record(2), now=2.0)
+    state.run_ended("completed", now=2.0, stop_reason="cancelled")
+    assert state.status_text(timings=False).startswith("Completed · 2/4 epochs · network epochs 21–22")
+    assert state.epoch_bar(2.0).text(timings=False) == "2/4 [50%]"  # the bar is the run's

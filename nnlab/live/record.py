@@ -205,7 +205,7 @@ def _ticks(values: npt.NDArray[np.float64], lower: float, upper: float | None = 
     finite = values[np.isfinite(values)]
     if not finite.size:
         return nice_ticks(0.0, 1.0)
-    return nice_ticks(float(finite.min()), float(finite.max()), most=4, lower=lower, upper=upper)
+    return nice_ticks(float(finite.min()), float(finite.max()), most=5, lower=lower, upper=upper)
 
 
 def _epoch_ticks(first: int, last: int) -> list[int]:
@@ -213,8 +213,8 @@ def _epoch_ticks(first: int, last: int) -> list[int]:
     step = max(1, math.ceil(nice_step(last - first, 5)))
     inner = range(-(-first // step) * step, last + 1, step)
     ticks = sorted({first, last, *inner})
-    # an end and a round number closer than half a step would print over each other
-    return [t for t in ticks if t in (first, last) or min(t - first, last - t) >= step / 2]
+    # an end and a round number closer than a third of a step would print over each other
+    return [t for t in ticks if t in (first, last) or 3 * min(t - first, last - t) >= step]
 
 
 def svg_curve(curves: Curves, *, width: int = 420, height: int = 170, most: int = 300) -> str:

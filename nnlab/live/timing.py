@@ -85,7 +85,9 @@ class Bar:
         """``105 batches/s`` or ``2.0s/epoch``; empty if unknown."""
         if self.rate is None or not math.isfinite(self.rate) or self.rate <= 0:
             return ""
-        return format_rate(1 / self.rate if self.per == "unit" else self.rate, self.unit)
+        if self.per == "unit":
+            return f"{format_duration(self.rate)}/{self.unit}"
+        return format_rate(self.rate, self.unit)
 
     def text(self, *, timings: bool = True) -> str:
         """``n/total [pct%]`` and, with ``timings``, ``elapsed<eta, rate``."""

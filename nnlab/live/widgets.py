@@ -312,7 +312,6 @@ class LiveView(Observer):
             self.state.sync(job, now=now)
             self._finish(now)
             return
-        _watching.setdefault(job.job_id, weakref.WeakSet()).add(self)
         self._poller = threading.Thread(target=self._poll, name=f"nnlab-watch-{job.job_id[:8]}", daemon=True)
         self._poller.start()
 
@@ -369,6 +368,7 @@ def watch(
             existing.show()
         return existing
     view = LiveView(job, display=display, interval=interval, stable=stable)
+    _watching.setdefault(job.job_id, weakref.WeakSet()).add(view)
     view._follow()
     return view
 
