@@ -181,17 +181,29 @@ def test_watch_outside_a_notebook_warns_and_shows_nothing(monkeypatch: pytest.Mo
 
 
 class CheckFrames(Observer):
-    """After the view's own hooks: the table and the curve end at the same epoch."""
+    """After the view's own hooks: the table and the curve end at the same epoch, the
+    epoch bar counts the table's rows, and the status line runs the next epoch."""
 
     def __init__(self, view: LiveView) -> None:
-        self.view, self.seen = view, []
+        self.view = view
+        self.seen: list[tuple[int | None, int | None]] = []
+        self.problems: list[Any] = []
 
     def _check(self) -> None:
-        table = [int(e) for e in re.findall(r'<tr><td style="[^"]*">(\d+)</td>', self.view.table.value)]
-        curve = re.findall(r'class="tick-epoch"[^>]*>(\d+)<', self.view.curve.value)
+        view = self.view
+        table = [int(e) for e in re.findall(r'<tr><td style="[^"]*">(\d+)</td>', view.table.value)]
+        curve = re.findall(r'class="tick-epoch"[^>]*>(\d+)<', view.curve.value)
         last_row = table[-1] if table else None
         last_point = int(curve[-1]) if curve else None
         self.seen.append((last_row, last_point))
+        done = view.epoch_bar.value
+        running = re.search(r"Running · epoch (\d+)/", view.header.value)
+        if (
+            (last_row or 0) != done
+            or f"{done}/{view.epoch_bar.max} [" not in view.epoch_text.value
+            or (running and view.state.rows and int(running.group(1)) != done + 1)
+        ):
+            self.problems.append((view.header.value, view.epoch_text.value, last_row))
 
     def on_batch_end(self, job: Any, epoch: int, batch: int, n_batches: int) -> None:
         self._check()
@@ -208,6 +220,8 @@ def test_curve_and_table_agree_at_every_frame(interval: float) -> None:
     nnlab.train(net, epochs=12, seed=0, observers=[view, check], progress=False)
     assert check.seen
     assert all(row == point for row, point in check.seen), check.seen
+    assert check.problems == []  # bar, status line and table tell the same epoch
+    check._check()  # the final frame
     assert check.seen[-1] == (12, 12)
 
 

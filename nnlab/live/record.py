@@ -83,7 +83,7 @@ def bar_html(label: str, bar: Bar, style: str, *, timings: bool = True) -> str:
     """One static bar: label, track with its fill, and ``n/total [pct%] ...``."""
     return (
         f'<div style="display:flex;align-items:center;gap:8px;{_FONT}">'
-        f'<span style="min-width:8.5em;white-space:pre">{_esc(label)}</span>'
+        f'<span style="min-width:5em;white-space:pre">{_esc(label)}</span>'
         '<span style="flex:0 1 22em;min-width:6em;height:0.85em;background:rgba(128,128,128,0.25);'
         'border-radius:2px;overflow:hidden;display:inline-block">'
         f'<span style="display:block;height:100%;width:{100 * bar.fraction:.1f}%;'
@@ -127,7 +127,7 @@ def _hidden_text(state: LiveState, hidden: Sequence[EpochRecord]) -> str:
     return f"… epochs {first}–{last} ({len(hidden)} rows) not shown …"
 
 
-_CELL = "padding:1px 8px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
+_CELL = "padding:1px 4px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
 _TD = f"{_CELL};white-space:nowrap"
 #: Headers may wrap between words, so the table fits narrow notebooks.
 _TH = f"{_CELL};font-weight:bold;vertical-align:bottom;white-space:normal"
@@ -147,7 +147,8 @@ def table_html(state: LiveState, *, timings: bool = True, live: bool = False) ->
     columns = state.columns(timings=timings)
     validation = "validation accuracy" in columns
     limit = LIVE_ROWS if live else RECORD_ROWS
-    head = "".join(f'<th style="{_TH}">{_esc(c)}</th>' for c in columns)
+    # "correct/total" may break after its slash too
+    head = "".join(f'<th style="{_TH}">{_esc(c).replace("/", "/<wbr>")}</th>' for c in columns)
     first, hidden, last = _shown_rows(state.rows, limit, tail_only=live)
     before = state.epochs_before
     body = [_row_html(r, timings, validation, before) for r in first]

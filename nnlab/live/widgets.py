@@ -99,6 +99,7 @@ class LiveView(Observer):
         self._lock = threading.RLock()
         self._finished = threading.Event()
         self._rows_drawn = -1
+        self._epoch_end_due = False
         self._poller: threading.Thread | None = None
         self._build()
         if job is not None:
@@ -110,12 +111,13 @@ class LiveView(Observer):
     # ------------------------------------------------------------ widgets
     def _build(self) -> None:
         def bar() -> w.IntProgress:
+            # grows to 22em, shrinks to 4em before its text wraps below it
             return w.IntProgress(
-                min=0, max=1, value=0, layout=w.Layout(flex="0 1 22em", min_width="6em", margin="0 8px")
+                min=0, max=1, value=0, layout=w.Layout(flex="1 1 4em", max_width="22em", margin="0 8px")
             )
 
         def label() -> w.HTML:
-            return w.HTML(layout=w.Layout(width="6em", min_width="6em"))
+            return w.HTML(layout=w.Layout(width="5em", min_width="5em"))
 
         self.header = w.HTML()
         self.epoch_label, self.epoch_bar, self.epoch_text = label(), bar(), w.HTML()
@@ -131,8 +133,9 @@ class LiveView(Observer):
         )
         self.stop_button.on_click(lambda _button: self.stop())
         _cancel_while_busy(self.stop_button, self._stop_requested)
-        self.table = w.HTML(layout=w.Layout(margin="0 16px 0 0", max_width="100%"))
-        self.curve = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
+        # a table wider than the notebook scrolls rather than being cut off
+        self.table = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
+        self.curve = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden", margin="0 0 0 16px"))
 
         def row(*children: w.Widget) -> w.HBox:
             # a narrow notebook wraps a row rather than cutting its end off
@@ -269,7 +272,8 @@ class LiveView(Observer):
         if job is self.job:
             now = _clock()
             self.state.epoch_started(epoch, now=now)
-            if self.throttle.due(now):
+            due, self._epoch_end_due = self._epoch_end_due, False
+            if due or self.throttle.due(now):
                 self._draw(now)
 
     def on_batch_end(self, job: TrainingJob, epoch: int, batch: int, n_batches: int) -> None:
@@ -283,8 +287,9 @@ class LiveView(Observer):
         if job is self.job:
             now = _clock()
             self.state.epoch_ended(record, now=now)
-            if self.throttle.epoch_due(now):
-                self._draw(now)
+            # drawn when the next epoch starts, a moment later (or by the final frame), so
+            # no frame says "running epoch 3" beside a bar with 3 epochs done
+            self._epoch_end_due = self._epoch_end_due or self.throttle.epoch_due(now)
 
     def on_run_end(self, job: TrainingJob) -> None:
         if job is self.job:
