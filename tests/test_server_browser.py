@@ -1,4 +1,5 @@
-"""Headless Chromium (Debian's): the test page, the page behind a path prefix, and CORS."""
+"""Headless Chromium (Debian's): the test page (its icon, its Cancel button), the page
+behind a path prefix, and CORS."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import JS_DIR, chromium, external, serve_asgi, train, under_prefix
+from server_helpers import JS_DIR, Api, chromium, external, serve_asgi, train, under_prefix
 
 from nnlab.server import Server
 
@@ -32,6 +33,8 @@ class Page:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.foreign: list[str] = []
+        self.failed: list[str] = []  # responses of 400 and above (a missing favicon.ico...)
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
         self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
@@ -74,6 +77,11 @@ def _run_the_page(browser: Any, page_url: str, origin: str, screenshot: Path | N
         assert card.locator(".field-accuracy").inner_text().endswith("%")
         assert card.locator(".field-correct").inner_text().endswith("/ 300")
         assert card.locator(".field-remaining").inner_text() == "0"
+        labels = card.locator("dt").all_inner_texts()
+        assert "Epoch time" in labels  # the wire's elapsed_time is the epoch's own time
+        assert "Elapsed time" not in labels
+        assert card.locator(".field-elapsed").inner_text().endswith(" s")
+        assert card.locator(".cancel").is_hidden()  # a finished run offers no Cancel
         assert f"Job ID: {job_id}" in card.inner_text()
         statuses = tab.state(
             f"window.nnlabPage.statuses.filter(s => s.job_id === '{job_id}').map(s => s.status)"
@@ -92,6 +100,18 @@ def _run_the_page(browser: Any, page_url: str, origin: str, screenshot: Path | N
             tab.page.screenshot(path=str(screenshot), full_page=True)
         assert tab.errors == []
         assert tab.foreign == []
+        assert tab.failed == []
+        # the page's icon is inline: it draws, and nothing asks the server for /favicon.ico
+        icon = tab.page.evaluate(
+            """() => new Promise((resolve) => {
+                 const link = document.querySelector("link[rel=icon]");
+                 const img = new Image();
+                 img.onload = () => resolve([link.href.slice(0, 5), img.naturalWidth > 0]);
+                 img.onerror = () => resolve([link.href.slice(0, 5), false]);
+                 img.src = link.href;
+               })"""
+        )
+        assert icon == ["data:", True]
         return {"socket_id": socket_id, "job_id": job_id}
     finally:
         tab.close()
@@ -103,6 +123,43 @@ def test_the_test_page_trains_with_one_click_and_shows_every_update(
     shot = tmp_path / "test_socketio.png"
     _run_the_page(browser, f"{server.url}/test_socketio.html", server.url, screenshot=shot)
     assert shot.stat().st_size > 20_000
+
+
+def test_the_test_page_cancels_the_run_it_shows(browser: Any, server: Server) -> None:
+    api = Api(server.url)
+    tab = Page(browser, [server.url])
+    job_id = None
+    try:
+        tab.page.goto(f"{server.url}/test_socketio.html")
+        tab.page.wait_for_selector("#connection[data-state=connected]", timeout=10_000)
+        tab.page.fill("#sizes", "64,100,10")
+        tab.page.fill("#epochs", "10000")
+        tab.page.click("#train-button")
+        card = tab.page.locator(".job[data-status=running]")
+        card.wait_for(timeout=20_000)
+        job_id = card.get_attribute("data-job-id")
+        tab.page.wait_for_function(
+            f"window.nnlabPage.updates.filter(u => u.job_id === '{job_id}').length >= 2", timeout=20_000
+        )
+        cancel = card.get_by_role("button", name="Cancel")
+        assert cancel.is_visible()
+        cancel.click()
+        done = tab.page.locator(f".job[data-job-id='{job_id}'][data-status=cancelled]")
+        done.wait_for(timeout=20_000)
+        assert done.locator(".message").inner_text() == "stopped: cancelled"
+        assert done.locator(".cancel").is_hidden()
+        assert "POST cancel -> job" in tab.page.inner_text("#log")
+        status, job = api.get(f"/api/jobs/{job_id}?history=false")
+        assert status == 200
+        assert (job["status"], job["stop_reason"]) == ("cancelled", "cancelled")
+        assert 2 <= job["epochs_completed"] < 10000
+        assert tab.errors == []
+        assert tab.failed == []
+    finally:
+        tab.close()
+        if job_id is not None:  # never leave the run going
+            api.post(f"/api/jobs/{job_id}/cancel")
+            api.wait_job(job_id)
 
 
 def test_the_test_page_works_behind_a_path_prefix(browser: Any) -> None:
