@@ -238,3 +238,92 @@ def test_a_page_from_another_origin_connects_and_calls_rest(browser: Any, server
         assert results[name]["errors"] == []
         assert results[name]["epochs"] == [1, 2, 3, 4, 5, 6]
     assert tab.errors == []
+
+
+TRANSPORTS_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><script src="socket.io.min.js"></script></head><body><script>
+const server = new URLSearchParams(location.search).get("server");
+const results = (window.results = {});
+// the seed's options (docs: websocket first, "fallback to polling"), with quicker retries
+const seed = { transports: ["websocket", "polling"], timeout: 20000, reconnection: true,
+               reconnectionAttempts: 2, reconnectionDelay: 100, forceNew: true };
+function attempt(name, options) {
+  return new Promise((resolve) => {
+    const socket = io(server, options);
+    const r = (results[name] = { epochs: [], errors: [], connected: false });
+    const start = performance.now();
+    socket.on("connect", () => {
+      r.connected = true; r.transport = socket.io.engine.transport.name;
+      r.ms = performance.now() - start; resolve(socket);
+    });
+    socket.on("connect_error", (e) => r.errors.push(String(e.message)));
+    socket.io.on("reconnect_failed", () => { r.gaveUp = true; socket.close(); resolve(null); });
+    socket.on("training_update", (u) => r.epochs.push(u.epoch));
+  });
+}
+async function post(path, body) {
+  const response = await fetch(server + path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return [response.status, await response.json()];
+}
+(async () => {
+  await attempt("seed", seed);
+  await attempt("all", { ...seed, tryAllTransports: true });
+  const [, net] = await post("/api/networks", { sizes: [64, 30, 10] });
+  const [started] = await post(`/api/networks/${net.network_id}/train`,
+                               { epochs: 6, mini_batch_size: 10, learning_rate: 3.0 });
+  results.started = started;
+})().catch((e) => { results.fatal = String(e); });
+</script></body></html>"""
+
+
+def refuse_websockets(app: Any) -> Any:
+    """``app`` behind a proxy that refuses every WebSocket handshake (HTTP passes)."""
+
+    async def proxied(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # a 403 to the handshake
+            return None
+        return await app(scope, receive, send)
+
+    return proxied
+
+
+def test_socket_io_client_falls_back_to_polling_only_when_told_to(browser: Any) -> None:
+    """What the server README tells dashboard authors: with websockets refused on the way,
+    socket.io-client 4.x never tries polling with the seed's options, and connects over
+    polling (and gets every epoch) with ``tryAllTransports: true``."""
+    from starlette.applications import Starlette
+    from starlette.responses import FileResponse, HTMLResponse
+    from starlette.routing import Route
+
+    from nnlab.server.app import create_app
+
+    bundle = JS_DIR / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+    if not bundle.exists():
+        external("node")  # skips or fails with the npm hint
+    dashboard = Starlette(
+        routes=[
+            Route("/", lambda request: HTMLResponse(TRANSPORTS_PAGE)),
+            Route("/socket.io.min.js", lambda request: FileResponse(bundle)),
+        ]
+    )
+    with serve_asgi(refuse_websockets(create_app().asgi)) as server_url, serve_asgi(dashboard) as origin:
+        tab = Page(browser, [origin, server_url])
+        try:
+            tab.page.goto(f"{origin}/?server={server_url}")
+            tab.page.wait_for_function(
+                "(r => r.fatal || (r.all && r.all.epochs.length === 6))(window.results)", timeout=30_000
+            )
+            results = tab.state("window.results")
+        finally:
+            tab.close()
+    assert "fatal" not in results, results
+    seed, tried_all = results["seed"], results["all"]
+    assert (seed["connected"], seed.get("gaveUp")) == (False, True)
+    assert len(seed["errors"]) == 3  # the first attempt and 2 reconnections, each over websocket only
+    assert seed["epochs"] == []
+    assert (tried_all["connected"], tried_all["transport"]) == (True, "polling")
+    assert tried_all["epochs"] == [1, 2, 3, 4, 5, 6]
+    assert results["started"] == 202
+    print(f"tryAllTransports: connected over polling in {tried_all['ms']:.0f} ms")
