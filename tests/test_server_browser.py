@@ -326,4 +326,3 @@ def test_socket_io_client_falls_back_to_polling_only_when_told_to(browser: Any) 
     assert (tried_all["connected"], tried_all["transport"]) == (True, "polling")
     assert tried_all["epochs"] == [1, 2, 3, 4, 5, 6]
     assert results["started"] == 202
-    print(f"tryAllTransports: connected over polling in {tried_all['ms']:.0f} ms")
