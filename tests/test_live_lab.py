@@ -183,7 +183,8 @@ def test_jupyterlab_renders_widgets_then_the_record_in_place_and_stop_works(
     second.locator(".nnlab-live .widget-hprogress").first.wait_for(timeout=60_000)
     assert "VBox(" not in second.inner_text()
     tab.wait_for_function(
-        "() => /Epoch ([3-9]|\\d\\d+)\\/500/.test(document.querySelectorAll('.jp-Cell')[1].innerText)",
+        "() => /Running · epoch ([3-9]|\\d\\d+)\\/500/"
+        ".test(document.querySelectorAll('.jp-Cell')[1].innerText)",
         timeout=60_000,
     )
     tab.screenshot(path=str(tmp_path / "live.png"))  # kept for a look when a test fails
