@@ -262,3 +262,12 @@ def test_epochs_count_on_from_the_network_epochs_before_the_run() -> None:
     state.run_ended("completed", now=2.0, stop_reason="cancelled")
     assert state.status_text(timings=False).startswith("Completed · 2/4 epochs · network epochs 21–22")
     assert state.epoch_bar(2.0).text(timings=False) == "2/4 [50%]"  # the bar is the run's
+
+
+def test_a_run_stopped_between_epochs_names_the_last_finished_one() -> None:
+    state = run_two_epochs()
+    state.epoch = 2  # as if the stop came before epoch 3 began
+    state.run_ended("cancelled", now=104.0, stop_reason="cancelled")
+    assert state.status_text() == "Cancelled after epoch 2/4 · 2 finished epochs kept"
+    state.epochs_before = 10
+    assert state.status_text() == "Cancelled after epoch 2/4 (network epoch 12) · 2 finished epochs kept"

@@ -273,12 +273,14 @@ class LiveState:
                 line += f" · best accuracy {format_accuracy(best)}"
             return line
         kept = f"{done} finished epoch{'s' if done != 1 else ''} kept"
+        # stopped inside an epoch, or between two (then the last finished one is named)
+        where = f"after {self._at(done)}" if done and self.epoch <= done else f"at {self._at(at)}"
         if self.status == "cancelled":
             if self.stop_reason == "interrupted":
                 # train() raised, so the cell's `job = ...` never happened: say how to get it
-                return f"Interrupted (Ctrl-C) at {self._at(at)} · {kept} · the run is nnlab.last_job()"
-            return f"Cancelled at {self._at(at)} · {kept}"
-        return f"Failed at {self._at(at)}: {self.error} · {kept}"
+                return f"Interrupted (Ctrl-C) {where} · {kept} · the run is nnlab.last_job()"
+            return f"Cancelled {where} · {kept}"
+        return f"Failed {where}: {self.error} · {kept}"
 
     def best_accuracy(self) -> float | None:
         """Best evaluation accuracy so far, or ``None``."""
