@@ -275,3 +275,24 @@ def test_stop_button_fits_its_label_and_looks_like_an_action() -> None:
     button = view.stop_button
     assert (button.description, button.icon, button.button_style) == ("Stop", "stop", "warning")
     assert (button.layout.flex, button.layout.min_width) == ("0 0 auto", "max-content")
+
+
+def test_an_early_stopped_run_ends_with_a_full_bar_that_says_so() -> None:
+    view = LiveView(display=False, stable=True)
+    job = nnlab.train(
+        nnlab.Network([64, 12, 10], seed=0),
+        epochs=200,
+        seed=0,
+        early_stopping=2,
+        observers=[view],
+        progress=False,
+    )
+    assert (job.status, job.stop_reason) == ("completed", "early_stopping")
+    done = len(job.history)
+    assert done < 200
+    assert (view.epoch_bar.value, view.epoch_bar.max, view.epoch_bar.bar_style) == (done, done, "success")
+    assert f"{done}/{done} [100%]" in view.epoch_text.value
+    assert f"Stopped early · {done} of 200 epochs (early stopping" in view.header.value
+    html = view.record()["text/html"]
+    assert html.count("width:100.0%") == 2  # both bars full
+    assert "Completed" not in html

@@ -373,6 +373,8 @@ def watch(
             existing.show()
         return existing
     view = LiveView(job, display=display, interval=interval, stable=stable)
+    for gone in [job_id for job_id, views in _watching.items() if not views]:
+        del _watching[gone]
     _watching.setdefault(job.job_id, weakref.WeakSet()).add(view)
     view._follow()
     return view
