@@ -271,3 +271,14 @@ def test_a_run_stopped_between_epochs_names_the_last_finished_one() -> None:
     assert state.status_text() == "Cancelled after epoch 2/4 · 2 finished epochs kept"
     state.epochs_before = 10
     assert state.status_text() == "Cancelled after epoch 2/4 (network epoch 12) · 2 finished epochs kept"
+
+
+def test_between_two_epochs_the_status_names_the_one_starting() -> None:
+    """As a watched run is read between epochs: 2 done, epoch 3 not yet begun."""
+    state = LiveState(total_epochs=4, n_batches=10)
+    state.run_started(now=0.0)
+    for epoch in (1, 2):
+        state.epoch_started(epoch, now=epoch - 1.0)
+        state.epoch_ended(record(epoch), now=float(epoch))
+    assert state.epoch_bar(2.0).text(timings=False) == "2/4 [50%]"
+    assert state.status_text() == "Running · epoch 3/4"

@@ -256,6 +256,8 @@ class LiveState:
         if self.status == "queued":
             return f"Waiting to start · {total} epochs" if total else "Waiting for a run to start"
         if self.status == "running":
+            if self.epoch <= done < total:  # between two epochs: the next one is starting
+                at = done + 1
             line = f"Running · {self._at(at)}"
             return line + (" · stopping at the next mini-batch" if self.stop_requested else "")
         if self.status == "completed":

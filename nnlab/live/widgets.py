@@ -382,7 +382,8 @@ def watch(
 
 def _view_of(job: TrainingJob) -> LiveView | None:
     """The live view already following ``job``: one among its observers (the view
-    ``progress="auto"`` made), or one :func:`watch` made before."""
+    ``progress="auto"`` made, known before the run has started; ``TrainingJob`` keeps
+    them in ``_observers``), or one :func:`watch` made before."""
     for candidate in (*getattr(job, "_observers", ()), *_watching.get(job.job_id, ())):
         if isinstance(candidate, LiveView) and candidate.job in (None, job):
             return candidate
