@@ -217,7 +217,8 @@ class Network:
                 np.exp(z, out=z)
                 z += 1.0
                 a = np.divide(1.0, z, out=z)
-        return a.T
+        activations: Array = a.T
+        return activations
 
     def predict(self, X: Any) -> Array:
         """Predicted class (index of the most active output) for each row of ``X``."""

@@ -298,3 +298,9 @@ def test_an_early_stopped_run_ends_with_a_full_bar_that_says_so() -> None:
     html = view.record()["text/html"]
     assert html.count("width:100.0%") == 2  # both bars full
     assert "Completed" not in html
+
+
+@pytest.mark.parametrize("wrong", [42, None, nnlab.Network([64, 10], seed=0)])
+def test_watch_says_what_it_takes(wrong: object) -> None:
+    with pytest.raises(TypeError, match=r"watch\(\) takes a training run -- the TrainingJob .* job_id"):
+        watch(wrong)  # type: ignore[arg-type]

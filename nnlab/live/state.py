@@ -209,7 +209,7 @@ class LiveState:
         now = self._clock(now)
         done = len(self.rows)
         elapsed = None if self.run_start is None else max(0.0, now - self.run_start)
-        progress = done
+        progress: float = done
         if not self.done and self.n_batches and self.epoch > done:
             progress += self.batches_done / self.n_batches
         per_epoch = elapsed / progress if elapsed is not None and progress > 0 else None

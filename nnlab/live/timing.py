@@ -29,19 +29,19 @@ def live_interval(value: float | None = None) -> float:
     >>> live_interval(0.25)
     0.25
     """
-    source, given = "interval", value
+    source, given = "interval", repr(value)
     if value is None:
         text = os.environ.get("NNLAB_LIVE_INTERVAL", "").strip()
         if not text:
             return DEFAULT_INTERVAL
-        source, given = "NNLAB_LIVE_INTERVAL", text
+        source, given = "NNLAB_LIVE_INTERVAL", repr(text)
         try:
             value = float(text)
         except ValueError:
             value = math.nan
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise ValueError(
-            f"{source} must be a number of seconds >= 0 such as 0.1 (10 redraws a second), got {given!r}"
+            f"{source} must be a number of seconds >= 0 such as 0.1 (10 redraws a second), got {given}"
         )
     return float(value)
 

@@ -28,19 +28,20 @@ import threading
 import time
 import uuid
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import ipywidgets as w
 
-from nnlab._kernel import in_kernel, warn_once
+from nnlab._kernel import display as show_in_cell
+from nnlab._kernel import in_kernel, update_display, warn_once
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState
 from nnlab.live.timing import Throttle, live_interval
 from nnlab.observers import Observer, stable_output
+from nnlab.training import TrainingJob
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
-    from nnlab.training import TrainingJob
 
 __all__ = ["PLACEHOLDER", "LiveView", "watch"]
 
@@ -185,7 +186,6 @@ class LiveView(Observer):
         """Display the view in the current cell (once per cell; outside a Jupyter kernel
         this does nothing). Every copy is replaced by the record when the run ends."""
         from IPython import get_ipython
-        from IPython.display import display
 
         with self._lock:
             if not in_kernel():
@@ -196,13 +196,13 @@ class LiveView(Observer):
             self._shown_in.add(cell)
             self._shown = True
             if self._finished.is_set():
-                display(self.record(), raw=True)
+                show_in_cell(self.record(), raw=True)
                 return
             bundle = {
                 _WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
                 "text/plain": PLACEHOLDER,
             }
-            display(bundle, raw=True, display_id=self.display_id)
+            show_in_cell(bundle, raw=True, display_id=self.display_id)
 
     def _ipython_display_(self) -> None:
         self.show()
@@ -215,14 +215,12 @@ class LiveView(Observer):
     def _write_record(self, now: float) -> None:
         if not self._shown:
             return
-        from IPython.display import display, update_display
-
         bundle = self.record(now)
         if self.timings:
             update_display(bundle, raw=True, display_id=self.display_id)
         else:
             update_display({"text/plain": PLACEHOLDER}, raw=True, display_id=self.display_id)
-            display(bundle, raw=True)
+            show_in_cell(bundle, raw=True)
 
     # ------------------------------------------------------------ control
     def _stop_requested(self) -> None:
@@ -359,9 +357,16 @@ def watch(
         from nnlab.registry import registry
 
         try:
-            job = registry.job(job)
+            found = registry.job(job)
         except KeyError:
             raise ValueError(f"no training job with id {job!r}: pass a TrainingJob or a job_id") from None
+        job = cast("TrainingJob", found)
+    if not isinstance(job, TrainingJob):
+        raise TypeError(
+            f"watch() takes a training run -- the TrainingJob that nnlab.train() returns, or its "
+            f"job_id string -- got {type(job).__name__} {job!r}: e.g. nnlab.watch(job) or "
+            "nnlab.watch(nnlab.last_job())"
+        )
     if display and not in_kernel():
         warn_once(
             "nnlab.watch() shows its view in a Jupyter notebook; here it has nowhere to show. "
