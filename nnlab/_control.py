@@ -147,6 +147,9 @@ def rest_of_epoch(
         done += _limited(tail, reordered, 1, learning_rate, lmbda, stop, progress, done)
     if done == engine.n_batches and report is not None:
         report(done)
+    # The engine's running cost and accuracy would describe only the mini-batches of its
+    # last call: say there are none, so the epoch is measured with a full pass instead.
+    engine.running_cost = engine.running_accuracy = None
     return done
 
 

@@ -141,6 +141,11 @@ class TrainingJob:
         values = [r.accuracy for r in self.history if r.accuracy is not None]
         return max(values) if values else None
 
+    @property
+    def observers(self) -> tuple[Any, ...]:
+        """The observers of this run (its progress view among them), not the process's."""
+        return tuple(self._observers)
+
     def summary(self) -> str:
         """``epoch 3/10 · accuracy 0.9100 · running``."""
         latest = self.latest
@@ -344,7 +349,13 @@ class TrainingJob:
         """Nielsen's ``SGD``: shuffle, one update per mini-batch, measure, decide to go on."""
         net, data, params = self.network, self.data, self.params
         X, y = data.train
-        engine = MiniBatchSGD(net, X, one_hot(y, net.n_outputs, net.dtype), params.mini_batch_size)
+        engine = MiniBatchSGD(
+            net,
+            X,
+            one_hot(y, net.n_outputs, net.dtype),
+            params.mini_batch_size,
+            monitor=params.training_cost == "running",
+        )
         evaluation = data.split(params.evaluate_on) if params.evaluate_on else None
         rng = np.random.default_rng(params.seed)
         # the weights at the last epoch boundary: a cancelled or diverged epoch is undone
@@ -383,7 +394,7 @@ class TrainingJob:
                 self._finish("cancelled", reason="cancelled")
                 break
             # the epoch's time leaves out any pause
-            record = self._measure(epoch, evaluation, epoch_start + self._paused_time - paused_before)
+            record = self._measure(epoch, evaluation, epoch_start + self._paused_time - paused_before, engine)
             if record is None:
                 self._restore_last_epoch()
                 self._finish("failed", error=self._divergence_message(epoch), reason="diverged")
@@ -449,15 +460,23 @@ class TrainingJob:
         return report
 
     def _measure(
-        self, epoch: int, evaluation: tuple[Array, Array] | None, start: float
+        self, epoch: int, evaluation: tuple[Array, Array] | None, start: float, engine: MiniBatchSGD
     ) -> EpochRecord | None:
-        """Costs and accuracies after an epoch; ``None`` if the network diverged."""
+        """Costs and accuracies after an epoch; ``None`` if the network diverged.
+
+        The training cost and accuracy are the engine's running ones (measured during the
+        epoch) unless ``training_cost="full"`` asks for a pass over the training set.
+        """
         net, params, data = self.network, self.params, self.data
         weights_finite = all(np.isfinite(w).all() for w in (*net.weights, *net.biases))
         if not weights_finite:
             return None
-        X, y = data.train
-        training_cost = net.score(_as(X, net), y, params.lmbda)[1]
+        if engine.running_cost is not None and engine.running_accuracy is not None:
+            training_cost, training_accuracy = engine.running_cost, engine.running_accuracy
+        else:
+            X, y = data.train
+            train_correct, training_cost = net.score(_as(X, net), y, params.lmbda)
+            training_accuracy = train_correct / X.shape[0]
         if not math.isfinite(training_cost):
             return None
         correct = total = None
@@ -484,6 +503,7 @@ class TrainingJob:
         return EpochRecord(
             update=update,
             training_cost=training_cost,
+            training_accuracy=training_accuracy,
             evaluation_cost=evaluation_cost,
             validation_cost=validation_cost,
             validation_accuracy=validation_accuracy,

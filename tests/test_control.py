@@ -349,3 +349,22 @@ def test_an_uninterrupted_run_never_waits_on_control(digits: nnlab.Dataset) -> N
     assert "on_pause" not in recorder.hooks()
     assert "on_resume" not in recorder.hooks()
     assert job.paused_time == 0.0
+
+
+def test_a_resumed_epoch_measures_its_training_cost_with_a_full_pass(digits: nnlab.Dataset) -> None:
+    """The running cost would cover only the mini-batches after the pause."""
+    pauser = PauseMidEpoch(epoch=2)
+    net = nnlab.Network([64, 30, 10], seed=0)
+    job = make_job(net, digits, observers=[pauser], epochs=2, seed=0).start()
+    try:
+        assert pauser.paused.wait(TIMEOUT)
+        job.resume()
+        assert job.wait(TIMEOUT)
+    finally:
+        job.cancel()
+        job.wait(TIMEOUT)
+    X, y = digits.train
+    _, cost = net.score(X, y)
+    assert job.history[1].training_cost == cost
+    plain, _ = _trained(digits, epochs=2)
+    assert plain.history[1].training_cost != cost  # a run never paused reports the running cost

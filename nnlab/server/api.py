@@ -14,7 +14,7 @@ import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -46,11 +46,10 @@ from nnlab.server.control import PATCH_FIELDS, JobControl
 from nnlab.server.openapi import openapi_document
 from nnlab.training import TrainingJob, resolve_data
 
-__all__ = ["JOB_STATUSES", "RETRY_AFTER_SECONDS", "RestApi"]
+__all__ = ["RETRY_AFTER_SECONDS", "RestApi"]
 
 logger = logging.getLogger("nnlab.server")
 
-JOB_STATUSES = STATUSES
 #: What a 429 (full training queue) asks the client to wait before retrying.
 RETRY_AFTER_SECONDS = 10
 
@@ -273,8 +272,8 @@ class RestApi:
     async def list_jobs(self, request: Request) -> Response:
         network_id = request.query_params.get("network_id")
         status = request.query_params.get("status")
-        if status is not None and status not in JOB_STATUSES:
-            raise ApiError(422, "status", f"status must be one of {list(JOB_STATUSES)}, got {status!r}")
+        if status is not None and status not in STATUSES:
+            raise ApiError(422, "status", f"status must be one of {list(STATUSES)}, got {status!r}")
         jobs = self.registry.jobs(network_id)
         if status is not None:
             jobs = [job for job in jobs if job.status == status]
@@ -294,7 +293,7 @@ class RestApi:
             )
         # A queued job ends at once; a running one stops at its next mini-batch: wait a
         # moment so the answer usually says so.
-        await run_in_threadpool(self.admission.cancel, job)
+        await run_in_threadpool(self.admission.cancel, cast("TrainingJob", job))
         await run_in_threadpool(job.wait, 2.0)
         return JSONResponse(job.to_dict(history=False))
 

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from nnlab.events import STATUS_EVENT
 from nnlab.registry import Registry
 from nnlab.registry import registry as process_registry
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_max_running_jobs
@@ -35,7 +36,7 @@ from nnlab.server.auth import TokenGuard, TokenMiddleware, require_token_on_conn
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
 from nnlab.server.control import register_control_events
 from nnlab.server.fanout import Fanout
-from nnlab.server.mirror import STATUS_EVENT, Outbox, get_mirror, status_payload
+from nnlab.server.mirror import Outbox, get_mirror, status_payload
 from nnlab.server.proxy import TEST_PAGE
 
 __all__ = ["PING_INTERVAL", "PING_TIMEOUT", "ServerApp", "create_app"]

@@ -51,6 +51,7 @@ TRAIN_FIELDS = (
     "evaluate_on",
     "early_stopping",
     "lr_schedule",
+    "training_cost",
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnlab.events import STATUSES
+from nnlab.events import STATUS_EVENT, STATUSES, UPDATE_EVENT
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS
 from nnlab.server.auth import PROTECTED_PREFIXES
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS, MAX_BODY_BYTES
@@ -168,6 +168,12 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "stop after this many epochs without a better validation accuracy",
             },
             "lr_schedule": {"enum": ["halve_on_plateau", None], "default": None},
+            "training_cost": {
+                "enum": ["running", "full"],
+                "default": "running",
+                "description": "running: from the epoch's mini-batches, as the weights changed; "
+                "full: a pass over the training set after each epoch",
+            },
         },
     },
     "TrainingUpdate": _TRAINING_UPDATE,
@@ -178,6 +184,7 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "training_cost": {"type": "number"},
+                    "training_accuracy": _NULLABLE_NUMBER,
                     "evaluation_cost": _NULLABLE_NUMBER,
                     "validation_cost": _NULLABLE_NUMBER,
                     "validation_accuracy": _NULLABLE_NUMBER,
@@ -502,11 +509,11 @@ _PATHS: dict[str, Any] = {
 }
 
 _EVENTS = {
-    "training_update": {
+    UPDATE_EVENT: {
         "payload": _ref("TrainingUpdate"),
         "when": "after every epoch of every run in the process",
     },
-    "training_status": {
+    STATUS_EVENT: {
         "payload": _ref("TrainingStatus"),
         "when": "when a REST job has to wait for a slot (queued), when a run starts (running), "
         "pauses (paused), resumes (running) and ends (completed, failed, cancelled)",
