@@ -315,3 +315,49 @@ def test_clients_that_send_nothing_see_only_the_new_statuses(server: Server, api
         recorder.close()
     assert recorder.statuses(job.job_id) == ["running", "paused", "running", "completed"]
     assert [u["epoch"] for u in recorder.updates(job.job_id)] == [1, 2, 3]
+
+
+# ------------------------------------------------------------------ description and the token
+def test_the_openapi_document_describes_the_controls(api: Api) -> None:
+    status, doc = api.get("/openapi.json")
+    assert status == 200
+    paths = doc["paths"]
+    assert set(paths["/api/jobs/{job_id}/pause"]["post"]["responses"]) >= {"200", "401", "404", "409"}
+    assert set(paths["/api/jobs/{job_id}/resume"]["post"]["responses"]) >= {"200", "401", "404", "409"}
+    patch = paths["/api/jobs/{job_id}"]["patch"]
+    assert set(patch["responses"]) >= {"200", "400", "404", "409", "422"}
+    schemas = doc["components"]["schemas"]
+    assert schemas["JobPatch"]["required"] == ["learning_rate"]
+    assert "paused" in schemas["Job"]["properties"]["status"]["enum"]
+    assert "paused" in schemas["TrainingStatus"]["properties"]["status"]["enum"]
+    assert {"learning_rate", "paused_time"} <= set(schemas["Job"]["properties"])
+    assert set(doc["x-socketio-client-events"]) == {"pause_job", "resume_job", "set_learning_rate"}
+    assert "paused" in doc["x-socketio-events"]["training_status"]["when"]
+
+
+def test_with_a_token_the_controls_need_it() -> None:
+    token = "control-test-token"
+    with Server(port=0, registry=Registry(), token=token) as guarded:
+        bearer = {"Authorization": f"Bearer {token}"}
+        api = Api(guarded.url)
+        job = train(epochs=3, registry=guarded.registry, background=True)
+        try:
+            for method, path, body in (
+                ("POST", "/pause", None),
+                ("POST", "/resume", None),
+                ("PATCH", "", {"learning_rate": 0.5}),
+            ):
+                status, error = api(method, f"/api/jobs/{job.job_id}{path}", body)
+                assert (status, error["field"]) == (401, "token")
+            assert job.learning_rate == 3.0
+            status, answer = api("POST", f"/api/jobs/{job.job_id}/pause", headers=bearer)
+            assert status == 200, answer
+            assert job.wait_settled(TIMEOUT)
+            assert job.status in ("paused", "completed")
+            status, answer = api("POST", f"/api/jobs/{job.job_id}/resume", headers=bearer)
+            assert status in (200, 409), answer
+            assert job.wait(TIMEOUT)
+        finally:
+            job.cancel()
+            job.wait(TIMEOUT)
+    assert job.status == "completed"
