@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from server_helpers import Api, Recorder, finish, request, run_node, train
+from server_helpers import Api, Recorder, chromium, finish, request, run_node, train
 
 from nnlab.registry import Registry
 from nnlab.server import Server
@@ -361,3 +361,37 @@ def test_with_a_token_the_controls_need_it() -> None:
             job.cancel()
             job.wait(TIMEOUT)
     assert job.status == "completed"
+
+
+# ------------------------------------------------------------------ the test page
+def test_the_test_page_shows_a_paused_run_that_it_can_still_cancel(server: Server, api: Api) -> None:
+    net = api.create_network([64, 30, 10], seed=4)
+    status, job = api.post(f"/api/networks/{net['network_id']}/train", {"epochs": 10_000, "seed": 0})
+    assert status == 202, job
+    job_id = job["job_id"]
+    try:
+        with chromium() as browser:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{server.url}/test_socketio.html")
+            page.wait_for_selector("#connection[data-state=connected]", timeout=10_000)
+            page.wait_for_function(
+                f"window.nnlabPage.updates.filter(u => u.job_id === '{job_id}').length >= 1", timeout=20_000
+            )
+            assert api.post(f"/api/jobs/{job_id}/pause")[0] == 200
+            card = page.locator(f".job[data-job-id='{job_id}'][data-status=paused]")
+            card.wait_for(timeout=20_000)
+            assert card.locator(".badge").inner_text() == "paused"
+            assert card.get_by_role("button", name="Cancel").is_visible()  # a paused run can still stop
+            assert api.post(f"/api/jobs/{job_id}/resume")[0] == 200
+            page.locator(f".job[data-job-id='{job_id}'][data-status=running]").wait_for(timeout=20_000)
+            assert api.post(f"/api/jobs/{job_id}/pause")[0] == 200
+            card.wait_for(timeout=20_000)
+            card.get_by_role("button", name="Cancel").click()
+            page.locator(f".job[data-job-id='{job_id}'][data-status=cancelled]").wait_for(timeout=20_000)
+            assert errors == []
+    finally:
+        api.post(f"/api/jobs/{job_id}/cancel")
+        api.wait_job(job_id)
+    assert api.get(f"/api/jobs/{job_id}?history=false")[1]["status"] == "cancelled"
