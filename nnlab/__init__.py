@@ -1,8 +1,9 @@
 """nnlab: small neural networks in numpy, trained live in Jupyter and mirrored outside.
 
 Reading order: :mod:`nnlab.network` (the maths), :mod:`nnlab.datasets` (the data),
-:mod:`nnlab.training` (the one training loop), :mod:`nnlab.events` (what each epoch
-produces), :mod:`nnlab.observers` (who watches it).
+:mod:`nnlab.params` (a run's parameters), :mod:`nnlab.training` (the one training loop),
+:mod:`nnlab.events` (what each epoch produces: the wire contract), :mod:`nnlab.observers`
+(who watches it), :mod:`nnlab.launch` (``train()``, and the runs of this process).
 
 >>> import nnlab
 >>> net = nnlab.Network([64, 30, 10], seed=0)
@@ -16,11 +17,14 @@ from __future__ import annotations
 from nnlab import datasets
 from nnlab.costs import CrossEntropyCost, QuadraticCost
 from nnlab.datasets import Dataset
-from nnlab.events import EpochRecord, TrainingUpdate
+from nnlab.events import EpochRecord, TrainingStatus, TrainingUpdate
+from nnlab.launch import jobs, last_job, networks, train
 from nnlab.network import Network
-from nnlab.observers import Observer, ObserverWarning
-from nnlab.registry import NetworkBusyError, registry
-from nnlab.training import HalveOnPlateau, ParameterError, TrainingJob, train
+from nnlab.notify import ObserverWarning
+from nnlab.observers import Observer
+from nnlab.params import HalveOnPlateau, ParameterError
+from nnlab.registry import NetworkBusyError
+from nnlab.training import TrainingJob
 
 __version__ = "0.1.0"
 
@@ -36,9 +40,12 @@ __all__ = [
     "ParameterError",
     "QuadraticCost",
     "TrainingJob",
+    "TrainingStatus",
     "TrainingUpdate",
     "datasets",
-    "registry",
+    "jobs",
+    "last_job",
+    "networks",
     "serve",
     "train",
     "watch",

@@ -55,8 +55,8 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run_train(args: argparse.Namespace) -> int:
     from nnlab import datasets
+    from nnlab.launch import train
     from nnlab.network import Network
-    from nnlab.training import train
 
     data = datasets.load(args.dataset)
     if args.load:

@@ -1,17 +1,42 @@
-"""The records a training run produces.
+"""The wire contract, in one place, and the records a training run produces.
 
-``TrainingUpdate`` is the wire record: its fields are exactly the ``training_update``
-Socket.IO payload external dashboards are written against, and ``to_dict()`` is exactly
-that JSON. ``EpochRecord`` is one row of a run's history: the update plus the costs.
+Everything external clients see is defined here and imported everywhere else (the mirror,
+the REST API, the OpenAPI document): the Socket.IO event names, the job status values,
+:class:`TrainingUpdate` -- exactly the ``training_update`` payload dashboards are written
+against, ``to_dict()`` being exactly that JSON -- and :class:`TrainingStatus`, the
+``training_status`` payload. :class:`EpochRecord` is one row of a run's history: the update
+plus the costs.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-__all__ = ["EpochRecord", "TrainingUpdate"]
+__all__ = [
+    "FINISHED",
+    "STATUSES",
+    "STATUS_EVENT",
+    "UPDATE_EVENT",
+    "EpochRecord",
+    "JobStatus",
+    "TrainingStatus",
+    "TrainingUpdate",
+]
+
+#: The contract's per-epoch event (payload: :class:`TrainingUpdate`).
+UPDATE_EVENT = "training_update"
+#: The lifecycle event (payload: :class:`TrainingStatus`), an addition to the contract that
+#: clients written against it ignore.
+STATUS_EVENT = "training_status"
+
+#: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``.
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+#: Every status value, in lifecycle order.
+STATUSES: tuple[str, ...] = get_args(JobStatus)
+#: The statuses of a run that has ended.
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 
 def _finite(name: str, value: float) -> float:
@@ -151,4 +176,38 @@ class EpochRecord:
             "validation_cost": self.validation_cost,
             "validation_accuracy": self.validation_accuracy,
             "learning_rate": self.learning_rate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingStatus:
+    """A job's lifecycle as sent to every client as ``training_status``: when it is
+    queued, starts and ends. ``epoch`` counts the epochs finished so far.
+
+    >>> TrainingStatus("j", "n", "running", 0, 10).to_dict()["status"]
+    'running'
+    """
+
+    job_id: str
+    network_id: str
+    status: JobStatus
+    epoch: int
+    total_epochs: int
+    error: str | None = None
+    stop_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``training_status`` payload."""
+        return {
+            "job_id": self.job_id,
+            "network_id": self.network_id,
+            "status": self.status,
+            "epoch": int(self.epoch),
+            "total_epochs": int(self.total_epochs),
+            "error": self.error,
+            "stop_reason": self.stop_reason,
         }

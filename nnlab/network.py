@@ -25,6 +25,7 @@ import numpy as np
 from nnlab._checks import as_labels
 from nnlab._types import Array
 from nnlab.costs import Cost, get_cost
+from nnlab.params import check_seed, is_int
 
 __all__ = ["MAX_PARAMETERS", "Network", "sigmoid", "sigmoid_prime"]
 
@@ -71,7 +72,7 @@ def check_sizes(sizes: Any) -> tuple[int, ...]:
         raise ValueError(f"sizes must be a list of layer sizes {example}, got {sizes!r}")
     checked = []
     for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        if not is_int(size) or size < 1:
             raise ValueError(
                 f"sizes must hold positive ints {example}, got {list(sizes)!r}: "
                 f"{size!r} is not a positive int"
@@ -92,14 +93,6 @@ def check_sizes(sizes: Any) -> tuple[int, ...]:
 def count_parameters(sizes: Sequence[int]) -> int:
     """Number of weights and biases of a network with these layer sizes."""
     return sum(n_out * (n_in + 1) for n_in, n_out in itertools.pairwise(sizes))
-
-
-def _check_seed(seed: Any, name: str = "seed") -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"{name} must be a non-negative int or None, got {seed!r}")
-    return int(seed)
 
 
 class Network:
@@ -134,7 +127,7 @@ class Network:
         if init not in ("default", "large"):
             raise ValueError(f"init must be 'default' or 'large', got {init!r}")
         self.init = init
-        self.seed = _check_seed(seed)
+        self.seed = check_seed("seed", seed)
         self.network_id: str = str(uuid.uuid4())
         #: Epochs completed over all training runs of this network.
         self.epochs_trained = 0
@@ -230,14 +223,14 @@ class Network:
     def evaluate(self, X: Any, y: Any) -> int:
         """Number of rows of ``X`` whose predicted class equals the label in ``y``."""
         X = self.check_inputs(X)
-        return self._score(X, self.check_labels(y, X.shape[0]))[0]
+        return self.score(X, self.check_labels(y, X.shape[0]))[0]
 
     def total_cost(self, X: Any, y: Any, lmbda: float = 0.0) -> float:
         """Mean cost over the examples plus the L2 term ``lmbda / (2 n) * sum(w**2)``."""
         X = self.check_inputs(X)
-        return self._score(X, self.check_labels(y, X.shape[0]), lmbda)[1]
+        return self.score(X, self.check_labels(y, X.shape[0]), lmbda)[1]
 
-    def _score(self, X: Array, y: Array, lmbda: float = 0.0) -> tuple[int, float]:
+    def score(self, X: Array, y: Array, lmbda: float = 0.0) -> tuple[int, float]:
         """``(correct, total_cost)`` from one forward pass, in chunks that stay in cache."""
         n = X.shape[0]
         if n == 0:
@@ -375,7 +368,7 @@ class Network:
             raise ValueError(f"network file holds non-finite weights: {hint}")
         net.weights, net.biases = weights, biases
         net.network_id = str(data.get("network_id") or net.network_id)
-        net.seed = _check_seed(data.get("seed"))
+        net.seed = check_seed("seed", data.get("seed"))
         net.epochs_trained = int(data.get("epochs_trained", 0))
         return net
 

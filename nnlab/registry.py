@@ -2,19 +2,31 @@
 
 This is the one piece of shared mutable state in nnlab: the training loop, the REST API
 and the notebook views all look networks and jobs up here. Every method is thread-safe.
-Observers added here watch every run in the process (the server's mirror is one).
+Observers added here watch every run in the process (the server's mirror is one), from
+their next notification on -- also runs already going when they are added.
+
+Users reach it through :func:`nnlab.jobs`, :func:`nnlab.networks` and
+:func:`nnlab.last_job`. The registry sits below the training loop, so it knows a job only
+by the few attributes of :class:`Job`.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from nnlab.network import Network
-    from nnlab.training import TrainingJob
 
-__all__ = ["NetworkBusyError", "Registry", "registry"]
+__all__ = ["Job", "NetworkBusyError", "Registry", "registry"]
+
+
+class Job(Protocol):
+    """What the registry needs of a training job (:class:`nnlab.training.TrainingJob`)."""
+
+    job_id: str
+    network_id: str
+    network: Network
 
 
 class NetworkBusyError(RuntimeError):
@@ -35,9 +47,10 @@ class Registry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._networks: dict[str, Network] = {}
-        self._jobs: dict[str, TrainingJob] = {}
-        self._active: dict[str, TrainingJob] = {}
+        self._jobs: dict[str, Job] = {}
+        self._active: dict[str, Job] = {}
         self._observers: list[Any] = []
+        self._last: Job | None = None
 
     # networks
     def add_network(self, network: Network) -> Network:
@@ -65,28 +78,33 @@ class Registry:
             return self._networks.pop(network_id)
 
     # jobs
-    def job(self, job_id: str) -> TrainingJob:
+    def job(self, job_id: str) -> Job:
         """The job with this id; ``KeyError`` if there is none."""
         with self._lock:
             return self._jobs[job_id]
 
-    def jobs(self, network_id: str | None = None) -> list[TrainingJob]:
+    def jobs(self, network_id: str | None = None) -> list[Job]:
         """All jobs (of one network, if given), oldest first."""
         with self._lock:
             jobs = list(self._jobs.values())
         return jobs if network_id is None else [j for j in jobs if j.network_id == network_id]
 
-    def active_job(self, network_id: str) -> TrainingJob | None:
+    def last_job(self) -> Job | None:
+        """The job claimed last (the run started last), or ``None``."""
+        with self._lock:
+            return self._last
+
+    def active_job(self, network_id: str) -> Job | None:
         """The queued or running job of a network, if any."""
         with self._lock:
             return self._active.get(network_id)
 
-    def active_jobs(self) -> list[TrainingJob]:
+    def active_jobs(self) -> list[Job]:
         """Every queued or running job."""
         with self._lock:
             return list(self._active.values())
 
-    def claim(self, job: TrainingJob) -> None:
+    def claim(self, job: Job) -> None:
         """Register ``job`` and its network and mark the network busy, atomically.
 
         Raises ``NetworkBusyError`` if another job holds the network.
@@ -98,8 +116,9 @@ class Registry:
             self._active[job.network_id] = job
             self._networks[job.network_id] = job.network
             self._jobs[job.job_id] = job
+            self._last = job
 
-    def release(self, job: TrainingJob) -> None:
+    def release(self, job: Job) -> None:
         """Mark the job's network free again (no-op if another job holds it)."""
         with self._lock:
             if self._active.get(job.network_id) is job:
@@ -107,19 +126,19 @@ class Registry:
 
     # observers of every run
     def add_observer(self, observer: Any) -> None:
-        """Watch every run that starts from now on (see :mod:`nnlab.observers`)."""
+        """Watch every run, from its next event on (see :mod:`nnlab.observers`)."""
         with self._lock:
             if observer not in self._observers:
                 self._observers.append(observer)
 
     def remove_observer(self, observer: Any) -> None:
-        """Stop watching new runs (no-op if not added)."""
+        """Stop watching runs (no-op if not added)."""
         with self._lock:
             if observer in self._observers:
                 self._observers.remove(observer)
 
     def observers(self) -> tuple[Any, ...]:
-        """The observers every new run notifies."""
+        """The observers every run notifies."""
         with self._lock:
             return tuple(self._observers)
 

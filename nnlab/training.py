@@ -1,23 +1,22 @@
-"""``train()`` and ``TrainingJob``: the one training loop every view observes.
+"""``TrainingJob``: the one training loop every view observes.
 
-A job validates its parameters when it is made, trains in the thread that calls
-:meth:`TrainingJob.run` (or a thread of its own with :meth:`TrainingJob.start`), records
-one :class:`~nnlab.events.EpochRecord` per epoch, and tells its observers what happens.
-It never prints and imports no widget or server code: progress bars, text lines and the
-Socket.IO mirror are observers.
+A job trains a network on a data set with validated :class:`~nnlab.params.TrainingParams`,
+in the thread that calls :meth:`TrainingJob.run` (or a thread of its own with
+:meth:`TrainingJob.start`), records one :class:`~nnlab.events.EpochRecord` per epoch, and
+tells its observers what happens. It never prints, builds no view and imports no widget or
+server code: progress bars, text lines and the Socket.IO mirror are observers, and
+:func:`nnlab.train` (:mod:`nnlab.launch`) chooses the progress view.
 """
 
 from __future__ import annotations
 
 import math
-import secrets
 import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -25,96 +24,19 @@ from nnlab import datasets as _datasets
 from nnlab._sgd import MiniBatchSGD
 from nnlab._types import Array
 from nnlab.datasets import Dataset
-from nnlab.events import EpochRecord, TrainingUpdate
+from nnlab.events import FINISHED, EpochRecord, JobStatus, TrainingStatus, TrainingUpdate
+from nnlab.formats import format_summary
 from nnlab.network import Network, one_hot
-from nnlab.observers import BATCH_REPORT_INTERVAL, Notifier, make_progress
+from nnlab.notify import BATCH_REPORT_INTERVAL, Notifier
+from nnlab.params import ParameterError, TrainingParams
 from nnlab.registry import Registry, registry
 
-__all__ = [
-    "MAX_EPOCHS",
-    "HalveOnPlateau",
-    "ParameterError",
-    "TrainingJob",
-    "TrainingParams",
-    "train",
-]
-
-Status = Literal["queued", "running", "completed", "failed", "cancelled"]
-FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
-
-#: Most epochs one run may ask for.
-MAX_EPOCHS = 10_000
+__all__ = ["TrainingJob", "resolve_data"]
 
 
-class ParameterError(ValueError):
-    """A training parameter is invalid; ``field`` names it (as the REST body does)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True)
-class HalveOnPlateau:
-    """Halve the learning rate after ``patience`` epochs without a better validation
-    accuracy; stop once it falls below ``min_factor`` times its first value.
-
-    The book's chapter 3 schedule is ``HalveOnPlateau(patience=10, min_factor=1/128)``.
-    """
-
-    patience: int = 10
-    min_factor: float = 1 / 128
-
-    def __post_init__(self) -> None:
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
-            raise ParameterError("lr_schedule", f"patience must be an int >= 1, got {self.patience!r}")
-        if not 0.0 < self.min_factor < 1.0:
-            raise ParameterError(
-                "lr_schedule", f"min_factor must lie between 0 and 1, got {self.min_factor!r}"
-            )
-
-
-@dataclass(frozen=True)
-class TrainingParams:
-    """The validated parameters of one run (what the REST API shows as ``parameters``)."""
-
-    epochs: int
-    mini_batch_size: int
-    learning_rate: float
-    lmbda: float
-    seed: int
-    dataset: str
-    evaluate_on: str | None
-    early_stopping: int | None
-    lr_schedule: HalveOnPlateau | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready parameters."""
-        data = asdict(self)
-        data["lr_schedule"] = None if self.lr_schedule is None else asdict(self.lr_schedule)
-        return data
-
-
-def _positive_int(field: str, value: Any, example: str, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ParameterError(field, f"{field} must be a positive int such as {example}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ParameterError(field, f"{field} must be at most {maximum:,}, got {value:,}")
-    return int(value)
-
-
-def _number(field: str, value: Any, *, positive: bool, example: str) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, int | float | np.integer | np.floating)
-    if ok:
-        value = float(value)
-        ok = math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        kind = "a positive" if positive else "a non-negative"
-        raise ParameterError(field, f"{field} must be {kind} finite number such as {example}, got {value!r}")
-    return float(value)
-
-
-def _resolve_data(data: Dataset | str | None) -> Dataset:
+def resolve_data(data: Dataset | str | None) -> Dataset:
+    """``data`` as a :class:`Dataset`: a data set, a name (``"digits"``, ``"mnist"``) or
+    ``None`` for the bundled digits."""
     if data is None:
         return _datasets.digits()
     if isinstance(data, Dataset):
@@ -127,87 +49,6 @@ def _resolve_data(data: Dataset | str | None) -> Dataset:
     )
 
 
-def check_params(
-    net: Network,
-    data: Dataset,
-    *,
-    epochs: Any,
-    mini_batch_size: Any,
-    learning_rate: Any,
-    lmbda: Any,
-    seed: Any,
-    evaluate_on: Any,
-    early_stopping: Any,
-    lr_schedule: Any,
-) -> TrainingParams:
-    """Validate the parameters of a run against its network and data."""
-    if not isinstance(net, Network):
-        raise ParameterError("net", f"net must be an nnlab.Network, got {type(net).__name__}")
-    if data.n_features != net.n_inputs:
-        raise ParameterError(
-            "dataset",
-            f"the network takes {net.n_inputs} inputs but dataset {data.name!r} has "
-            f"{data.n_features} features: build Network([{data.n_features}, ..., {data.n_classes}])",
-        )
-    if data.n_classes > net.n_outputs:
-        raise ParameterError(
-            "dataset",
-            f"dataset {data.name!r} has {data.n_classes} classes but the network only "
-            f"{net.n_outputs} outputs: give the last layer {data.n_classes} neurons",
-        )
-    epochs = _positive_int("epochs", epochs, "10", MAX_EPOCHS)
-    n_train = data.train[0].shape[0]
-    mini_batch_size = _positive_int("mini_batch_size", mini_batch_size, "10")
-    if mini_batch_size > n_train:
-        raise ParameterError(
-            "mini_batch_size",
-            f"mini_batch_size ({mini_batch_size}) is larger than the training set ({n_train}): "
-            f"use at most {n_train}",
-        )
-    learning_rate = _number("learning_rate", learning_rate, positive=True, example="3.0")
-    lmbda = _number("lmbda", lmbda, positive=False, example="5.0")
-    if seed is None:
-        seed = secrets.randbits(32)
-    elif isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
-        raise ParameterError("seed", f"seed must be a non-negative int or None, got {seed!r}")
-    if evaluate_on not in ("test", "validation", None):
-        raise ParameterError(
-            "evaluate_on", f"evaluate_on must be 'test', 'validation' or None, got {evaluate_on!r}"
-        )
-    if early_stopping is not None:
-        early_stopping = _positive_int("early_stopping", early_stopping, "10")
-    if isinstance(lr_schedule, str):
-        if lr_schedule != "halve_on_plateau":
-            raise ParameterError(
-                "lr_schedule",
-                f"lr_schedule must be 'halve_on_plateau', a HalveOnPlateau or None, got {lr_schedule!r}",
-            )
-        lr_schedule = HalveOnPlateau()
-    elif lr_schedule is not None and not isinstance(lr_schedule, HalveOnPlateau):
-        raise ParameterError(
-            "lr_schedule",
-            f"lr_schedule must be 'halve_on_plateau', a HalveOnPlateau or None, got {lr_schedule!r}",
-        )
-    if (early_stopping or lr_schedule) and data.validation is None:
-        field = "early_stopping" if early_stopping else "lr_schedule"
-        raise ParameterError(
-            field,
-            f"{field} watches validation accuracy, but dataset {data.name!r} has no validation "
-            "split: use one that has (e.g. from_arrays(X, y, validation=0.1))",
-        )
-    return TrainingParams(
-        epochs=epochs,
-        mini_batch_size=mini_batch_size,
-        learning_rate=learning_rate,
-        lmbda=lmbda,
-        seed=int(seed),
-        dataset=data.name,
-        evaluate_on=evaluate_on,
-        early_stopping=early_stopping,
-        lr_schedule=lr_schedule,
-    )
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -216,56 +57,52 @@ class TrainingJob:
     """One training run of a network: its parameters, status and per-epoch history.
 
     ``status`` goes ``queued`` -> ``running`` -> ``completed``, ``failed`` or
-    ``cancelled``. ``history`` holds one :class:`EpochRecord` per finished epoch.
-    Create it with :func:`train`, or directly and then call :meth:`run` or :meth:`start`.
+    ``cancelled``. ``history`` holds one :class:`EpochRecord` per finished epoch. Most
+    code calls :func:`nnlab.train`; a job made directly takes validated parameters
+    (:func:`nnlab.params.check_params`) and trains with :meth:`run` or :meth:`start`.
+
+    >>> from nnlab.params import check_params
+    >>> net, data = Network([64, 10, 10], seed=0), resolve_data("digits")
+    >>> job = TrainingJob(net, data, check_params(net, data, epochs=1, seed=0)).run()
+    >>> job
+    <TrainingJob ... · epoch 1/1 · accuracy ... · completed>
     """
 
     def __init__(
         self,
         net: Network,
-        data: Dataset | str | None = None,
-        epochs: int = 10,
-        mini_batch_size: int = 10,
-        learning_rate: float = 3.0,
+        data: Dataset,
+        params: TrainingParams,
         *,
-        lmbda: float = 0.0,
-        seed: int | None = None,
-        evaluate_on: Literal["test", "validation"] | None = "test",
-        early_stopping: int | None = None,
-        lr_schedule: HalveOnPlateau | str | None = None,
         observers: Iterable[Any] = (),
-        progress: Any = "auto",
         registry: Registry = registry,
     ) -> None:
-        self.data = _resolve_data(data)
-        self.params = check_params(
-            net,
-            self.data,
-            epochs=epochs,
-            mini_batch_size=mini_batch_size,
-            learning_rate=learning_rate,
-            lmbda=lmbda,
-            seed=seed,
-            evaluate_on=evaluate_on,
-            early_stopping=early_stopping,
-            lr_schedule=lr_schedule,
-        )
+        if not isinstance(net, Network):
+            raise ParameterError("net", f"net must be an nnlab.Network, got {type(net).__name__}")
         self.network = net
+        self.data = data
+        self.params = params
         self.network_id = net.network_id
         self.job_id = str(uuid.uuid4())
-        progress_observer = make_progress(progress)
-        self._observers = [*([progress_observer] if progress_observer else []), *observers]
+        self._observers = list(observers)
         self._registry = registry
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._done = threading.Event()
-        self.status: Status = "queued"
+        self.status: JobStatus = "queued"
         self.history: list[EpochRecord] = []
         self.error: str | None = None
         #: Why a run ended before its last epoch: ``"early_stopping"``,
         #: ``"learning_rate_schedule"``, ``"cancelled"``, ``"interrupted"`` or ``"diverged"``.
         self.stop_reason: str | None = None
-        self.learning_rate = self.params.learning_rate
+        #: Short advice about the run (accuracy stuck at chance, ...); empty when all is well.
+        self.hints: list[str] = []
+        #: Epochs the network had been trained before this run (views count on from there;
+        #: the wire's ``epoch`` stays 1-based within the job).
+        self.epochs_before = net.epochs_trained
+        #: With ``restore_best``: the epoch whose weights the network kept.
+        self.best_epoch: int | None = None
+        self.learning_rate = params.learning_rate
         self.created_at = _now()
         self.started_at: str | None = None
         self.finished_at: str | None = None
@@ -274,7 +111,7 @@ class TrainingJob:
         #: While running: the epoch in progress and mini-batches done in it.
         self.current_epoch = 0
         self.batches_done = 0
-        self.n_batches = -(-self.data.train[0].shape[0] // self.params.mini_batch_size)
+        self.n_batches = -(-data.train[0].shape[0] // params.mini_batch_size)
 
     # --------------------------------------------------------------- state
     @property
@@ -294,13 +131,26 @@ class TrainingJob:
         values = [r.accuracy for r in self.history if r.accuracy is not None]
         return max(values) if values else None
 
-    def __repr__(self) -> str:
-        parts = [f"epoch {len(self.history)}/{self.params.epochs}"]
+    def summary(self) -> str:
+        """``epoch 3/10 · accuracy 0.9100 · running``."""
         latest = self.latest
-        if latest is not None and latest.accuracy is not None:
-            parts.append(f"accuracy {latest.accuracy:.4f}")
-        parts.append(self.status)
-        return f"<TrainingJob {self.job_id[:8]} · {' · '.join(parts)}>"
+        accuracy = latest.accuracy if latest is not None else None
+        return format_summary(len(self.history), self.params.epochs, accuracy, self.status)
+
+    def __repr__(self) -> str:
+        return f"<TrainingJob {self.job_id[:8]} · {self.summary()}>"
+
+    def status_record(self) -> TrainingStatus:
+        """The job's lifecycle as the ``training_status`` event sends it."""
+        return TrainingStatus(
+            job_id=self.job_id,
+            network_id=self.network_id,
+            status=self.status,
+            epoch=len(self.history),
+            total_epochs=self.params.epochs,
+            error=self.error,
+            stop_reason=self.stop_reason,
+        )
 
     def to_dict(self, *, history: bool = True) -> dict[str, Any]:
         """JSON-ready description; ``history=False`` leaves out the per-epoch records."""
@@ -316,6 +166,7 @@ class TrainingJob:
             "latest": latest,
             "error": self.error,
             "stop_reason": self.stop_reason,
+            "hints": list(self.hints),
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -327,25 +178,13 @@ class TrainingJob:
 
     # --------------------------------------------------------------- control
     def cancel(self) -> None:
-        """Stop at the next mini-batch (from any thread); the history so far is kept."""
+        """Stop at the next mini-batch (from any thread). The network keeps the weights of
+        the last finished epoch and the history so far is kept."""
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends; ``False`` if ``timeout`` seconds passed first."""
         return self._done.wait(timeout)
-
-    def view(self, **options: Any) -> Any:
-        """Show this run's live view in the current notebook cell (see :func:`nnlab.watch`).
-
-        ``options`` are ``watch``'s: ``interval``, ``stable``, ``display``.
-
-        >>> job = train(Network([64, 10, 10], seed=0), epochs=1, seed=0, progress=False)
-        >>> job.view(display=False, stable=True).wait(5)
-        True
-        """
-        from nnlab.live import watch
-
-        return watch(self, **options)
 
     def start(self) -> TrainingJob:
         """Run in a background thread and return at once (the network is claimed first,
@@ -360,7 +199,8 @@ class TrainingJob:
     def run(self) -> TrainingJob:
         """Train in this thread until the run ends, then return ``self``.
 
-        Ctrl-C (``KeyboardInterrupt``) cancels the run like :meth:`cancel` and re-raises.
+        Ctrl-C (``KeyboardInterrupt``) cancels the run like :meth:`cancel` and re-raises;
+        ``nnlab.last_job()`` then gives the run.
         """
         self._registry.claim(self)
         self._run_claimed()
@@ -370,15 +210,21 @@ class TrainingJob:
         notifier = Notifier(self._observers, self._registry.observers)
         self._run_start = time.perf_counter()
         try:
+            if self._stop.is_set():  # cancelled while queued: it never starts
+                self._finish("cancelled", reason="cancelled")
+                self._end(notifier)
+                return
             self.started_at = _now()
             self.status = "running"
             notifier.notify("on_run_start", self)
             self._train(notifier)
         except KeyboardInterrupt:
+            self._restore_last_epoch()
             self._finish("cancelled", reason="interrupted")
             self._end(notifier)
             raise
         except Exception as exc:
+            self._restore_last_epoch()
             self._finish("failed", error=f"{type(exc).__name__}: {exc}", reason="error")
             self._end(notifier)
             raise
@@ -389,7 +235,7 @@ class TrainingJob:
         notifier.notify("on_run_end", self)
         self._done.set()
 
-    def _finish(self, status: Status, *, error: str | None = None, reason: str | None = None) -> None:
+    def _finish(self, status: JobStatus, *, error: str | None = None, reason: str | None = None) -> None:
         with self._lock:
             if self.done:
                 return
@@ -399,16 +245,27 @@ class TrainingJob:
             self.elapsed_time = time.perf_counter() - self._run_start
             self.status = status
 
+    def _parameters(self) -> tuple[Array, ...]:
+        return (*self.network.weights, *self.network.biases)
+
+    def _restore_last_epoch(self) -> None:
+        """Put back the weights of the last finished epoch (an unfinished one is undone)."""
+        saved = getattr(self, "_snapshot", None)
+        if saved is not None:
+            for kept, p in zip(saved, self._parameters()):
+                np.copyto(p, kept)
+
     # --------------------------------------------------------------- the loop
     def _train(self, notifier: Notifier) -> None:
+        """Nielsen's ``SGD``: shuffle, one update per mini-batch, measure, decide to go on."""
         net, data, params = self.network, self.data, self.params
         X, y = data.train
         engine = MiniBatchSGD(net, X, one_hot(y, net.n_outputs, net.dtype), params.mini_batch_size)
         evaluation = data.split(params.evaluate_on) if params.evaluate_on else None
         rng = np.random.default_rng(params.seed)
-        snapshot = [p.copy() for p in (*net.weights, *net.biases)]
-        wants_batches = notifier.wants("on_batch_end")
-        best, since_best, since_halving = -1.0, 0, 0
+        # the weights at the last epoch boundary: a cancelled or diverged epoch is undone
+        self._snapshot = [p.copy() for p in self._parameters()]
+        plateau = _Plateau(self, params)
         for epoch in range(1, params.epochs + 1):
             if self._stop.is_set():
                 self._finish("cancelled", reason="cancelled")
@@ -416,51 +273,43 @@ class TrainingJob:
             epoch_start = time.perf_counter()
             self.current_epoch, self.batches_done = epoch, 0
             notifier.notify("on_epoch_start", self, epoch)
-            report = None
-            if wants_batches:
-
-                def report(done: int, epoch: int = epoch) -> None:
-                    self.batches_done = done
-                    notifier.notify("on_batch_end", self, epoch, done, engine.n_batches)
-
+            report = self._batch_reporter(notifier, epoch, engine.n_batches)
             order = rng.permutation(engine.n)
             done = engine.epoch(
                 order, self.learning_rate, params.lmbda, self._stop, report, BATCH_REPORT_INTERVAL
             )
             self.batches_done = done
             if done < engine.n_batches:
+                self._restore_last_epoch()
                 self._finish("cancelled", reason="cancelled")
                 break
             record = self._measure(epoch, evaluation, epoch_start)
             if record is None:
-                for saved, p in zip(snapshot, (*net.weights, *net.biases)):
-                    np.copyto(p, saved)
+                self._restore_last_epoch()
                 self._finish("failed", error=self._divergence_message(epoch), reason="diverged")
                 break
             net.epochs_trained += 1
             self.history.append(record)
             notifier.notify("on_epoch_end", self, record)
-            for saved, p in zip(snapshot, (*net.weights, *net.biases)):
-                np.copyto(saved, p)
-            # early stopping and the learning-rate schedule watch validation accuracy
-            if record.validation_accuracy is not None:
-                if record.validation_accuracy > best:
-                    best, since_best, since_halving = record.validation_accuracy, 0, 0
-                else:
-                    since_best += 1
-                    since_halving += 1
-            if params.early_stopping and since_best >= params.early_stopping:
-                self._finish("completed", reason="early_stopping")
+            for kept, p in zip(self._snapshot, self._parameters()):
+                np.copyto(kept, p)
+            reason = plateau.after(record)
+            if reason is not None:
+                self._finish("completed", reason=reason)
                 break
-            schedule = params.lr_schedule
-            if schedule is not None and since_halving >= schedule.patience:
-                since_halving = 0
-                self.learning_rate /= 2
-                if self.learning_rate < params.learning_rate * schedule.min_factor:
-                    self._finish("completed", reason="learning_rate_schedule")
-                    break
         else:
             self._finish("completed")
+        plateau.restore_best()
+
+    def _batch_reporter(self, notifier: Notifier, epoch: int, n_batches: int) -> Any:
+        if not notifier.wants("on_batch_end"):
+            return None  # nobody listens: the engine skips the clock entirely
+
+        def report(done: int) -> None:
+            self.batches_done = done
+            notifier.notify("on_batch_end", self, epoch, done, n_batches)
+
+        return report
 
     def _measure(
         self, epoch: int, evaluation: tuple[Array, Array] | None, start: float
@@ -471,7 +320,7 @@ class TrainingJob:
         if not weights_finite:
             return None
         X, y = data.train
-        training_cost = net._score(_as(X, net), y, params.lmbda)[1]
+        training_cost = net.score(_as(X, net), y, params.lmbda)[1]
         if not math.isfinite(training_cost):
             return None
         correct = total = None
@@ -513,67 +362,56 @@ class TrainingJob:
         )
 
 
+class _Plateau:
+    """What the run does when validation accuracy stops improving: early stopping, the
+    learning-rate schedule, and keeping the best epoch's weights (``restore_best``)."""
+
+    def __init__(self, job: TrainingJob, params: TrainingParams) -> None:
+        self.job, self.params = job, params
+        self.best, self.since_best, self.since_halving = -math.inf, 0, 0
+        self.best_weights: list[Array] | None = None
+
+    def after(self, record: EpochRecord) -> str | None:
+        """Note an epoch; the reason to stop now, or ``None`` to go on."""
+        job, params = self.job, self.params
+        accuracy = record.validation_accuracy
+        if accuracy is not None:
+            if accuracy > self.best:
+                self.best, self.since_best, self.since_halving = accuracy, 0, 0
+                if params.restore_best:
+                    job.best_epoch = record.epoch
+                    if self.best_weights is None:
+                        self.best_weights = [p.copy() for p in job._parameters()]
+                    else:
+                        for kept, p in zip(self.best_weights, job._parameters()):
+                            np.copyto(kept, p)
+            else:
+                self.since_best += 1
+                self.since_halving += 1
+        if params.early_stopping and self.since_best >= params.early_stopping:
+            return "early_stopping"
+        schedule = params.lr_schedule
+        if schedule is not None and self.since_halving >= schedule.patience:
+            self.since_halving = 0
+            job.learning_rate /= 2
+            if job.learning_rate < params.learning_rate * schedule.min_factor:
+                return "learning_rate_schedule"
+        return None
+
+    def restore_best(self) -> None:
+        """With ``restore_best``, give the network the best epoch's weights back."""
+        if self.best_weights is not None:
+            for kept, p in zip(self.best_weights, self.job._parameters()):
+                np.copyto(p, kept)
+
+
 def _as(X: Array, net: Network) -> Array:
     return X if X.dtype == net.dtype else X.astype(net.dtype)
 
 
 def _score(net: Network, split: tuple[Array, Array], lmbda: float) -> tuple[int, float]:
     """(correct, cost) on one split, from a single forward pass."""
-    correct, cost = net._score(_as(split[0], net), split[1], lmbda)
+    correct, cost = net.score(_as(split[0], net), split[1], lmbda)
     if not math.isfinite(cost):  # a finite network gives a finite cost; guard the wire anyway
         cost = float(np.finfo(np.float64).max)
     return correct, cost
-
-
-def train(
-    net: Network,
-    data: Dataset | str | None = None,
-    epochs: int = 10,
-    mini_batch_size: int = 10,
-    learning_rate: float = 3.0,
-    *,
-    lmbda: float = 0.0,
-    seed: int | None = None,
-    evaluate_on: Literal["test", "validation"] | None = "test",
-    early_stopping: int | None = None,
-    lr_schedule: HalveOnPlateau | str | None = None,
-    observers: Iterable[Any] = (),
-    progress: Any = "auto",
-    background: bool = False,
-) -> TrainingJob:
-    """Train ``net`` by mini-batch SGD and return the :class:`TrainingJob`.
-
-    ``data`` is a :class:`~nnlab.datasets.Dataset`, a name (``"digits"``, ``"mnist"``)
-    or ``None`` for the bundled digits. Each epoch shuffles the training set with
-    ``np.random.default_rng(seed)``, updates the weights once per mini-batch of
-    ``mini_batch_size`` examples (``w <- (1 - learning_rate lmbda / n) w -
-    learning_rate / m * gradient``, the book's L2-regularised rule), then measures the
-    training cost and the accuracy on ``evaluate_on`` ("test", "validation" or None).
-    ``early_stopping=n`` stops after ``n`` epochs without a better validation accuracy;
-    ``lr_schedule="halve_on_plateau"`` halves the learning rate on such plateaus.
-    ``observers`` watch the run (see :mod:`nnlab.observers`); ``progress="auto"`` (the
-    default) shows the live view in a notebook (:mod:`nnlab.live`) and a line per epoch
-    on stderr elsewhere; ``"widgets"``, ``"text"`` or ``False`` choose. ``background=True``
-    returns at once with the run going on in a thread of its own. Calling ``train`` again
-    continues from the network's weights.
-
-    >>> from nnlab import Network
-    >>> job = train(Network([64, 30, 10], seed=0), epochs=2, seed=0)
-    >>> job.status, len(job.history), job.history[-1].epoch
-    ('completed', 2, 2)
-    """
-    job = TrainingJob(
-        net,
-        data,
-        epochs,
-        mini_batch_size,
-        learning_rate,
-        lmbda=lmbda,
-        seed=seed,
-        evaluate_on=evaluate_on,
-        early_stopping=early_stopping,
-        lr_schedule=lr_schedule,
-        observers=observers,
-        progress=progress,
-    )
-    return job.start() if background else job.run()

@@ -1,12 +1,22 @@
-"""Shared fixtures for nnlab's tests."""
+"""Shared fixtures for nnlab's tests, and the check that no test leaves anything running."""
 
 from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import nnlab
 from nnlab.datasets import Dataset
+from nnlab.registry import registry as process_registry
+
+#: Seconds a test's threads and jobs get to wind down after it before they count as leaked.
+WIND_DOWN = 15.0
+#: Pools that outlive one request by design and belong to a server fixture of wider scope.
+POOLED_THREADS = ("AnyIO worker thread", "asyncio_", "ThreadPoolExecutor-")
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +28,25 @@ def digits() -> Dataset:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def _leftovers(before: set[threading.Thread]) -> list[str]:
+    threads = [
+        t.name
+        for t in threading.enumerate()
+        if t not in before and t.is_alive() and not t.name.startswith(POOLED_THREADS)
+    ]
+    jobs = [f"job {job.job_id} ({job.network_id})" for job in process_registry.active_jobs()]
+    return threads + jobs
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_running() -> Iterator[None]:
+    """Fail a test that leaves a thread it started, or a running job, behind."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + WIND_DOWN
+    while (left := _leftovers(before)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if left:
+        pytest.fail(f"the test left these running: {', '.join(left)}", pytrace=False)

@@ -33,3 +33,18 @@ class RecordingObserver(Observer):
 
     def hooks(self) -> list[str]:
         return [c[0] for c in self.calls]
+
+
+def make_job(net: Any, data: Any, *, observers: Any = (), registry: Any = None, **params: Any) -> Any:
+    """A :class:`~nnlab.training.TrainingJob` with validated ``params``, not yet run."""
+    from nnlab.params import check_params
+    from nnlab.registry import registry as process_registry
+    from nnlab.training import TrainingJob
+
+    return TrainingJob(
+        net,
+        data,
+        check_params(net, data, **params),
+        observers=observers,
+        registry=registry or process_registry,
+    )

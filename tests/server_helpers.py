@@ -20,9 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from recording import make_job
 
 import nnlab
 from nnlab.observers import Observer
+from nnlab.registry import Registry
 
 JS_DIR = Path(__file__).parent / "js"
 
@@ -181,17 +183,23 @@ class SlowEpochs(Observer):
         time.sleep(self.seconds)
 
 
-def train(epochs: int = 5, *, seconds_per_epoch: float = 0.0, background: bool = False) -> nnlab.TrainingJob:
-    """Train a fresh [64, 30, 10] network on the bundled digits."""
+def train(
+    epochs: int = 5,
+    *,
+    seconds_per_epoch: float = 0.0,
+    background: bool = False,
+    registry: Registry | None = None,
+    **params: Any,
+) -> nnlab.TrainingJob:
+    """Train a fresh [64, 30, 10] network on the bundled digits, as a notebook cell would,
+    in ``registry`` (a test server's own; the process's if ``None``)."""
     observers = [SlowEpochs(seconds_per_epoch)] if seconds_per_epoch else []
-    return nnlab.train(
-        nnlab.Network([64, 30, 10], seed=0),
-        epochs=epochs,
-        seed=0,
-        progress=False,
-        observers=observers,
-        background=background,
+    net = nnlab.Network([64, 30, 10], seed=0)
+    params = {"seed": 0, **params}
+    job = make_job(
+        net, nnlab.datasets.digits(), observers=observers, registry=registry, epochs=epochs, **params
     )
+    return job.start() if background else job.run()
 
 
 def external(tool: str) -> str:

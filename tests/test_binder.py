@@ -316,7 +316,7 @@ def test_binder_environment_serves_nnlab_through_jupyter_server_proxy(jupyter: J
     with Kernel(jupyter) as kernel, contextlib.ExitStack() as disconnect:
         printed = kernel.execute(
             "import json, nnlab\n"
-            "from nnlab.proxy import endpoints\n"
+            "from nnlab.server.proxy import endpoints\n"
             "server = nnlab.serve(port=0)\n"
             "print(json.dumps(endpoints(server.port).to_dict()))\n"
         )

@@ -11,11 +11,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from recording import make_job
 
 import nnlab
-from nnlab.live import mode
+from nnlab import _kernel as mode
+from nnlab import progress
 from nnlab.live.widgets import LiveView, _cancel_while_busy, watch
-from nnlab.observers import Observer, TextProgress, make_progress
+from nnlab.observers import Observer, TextProgress
+from nnlab.progress import make_progress
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +79,12 @@ def test_redraws_are_throttled_by_time_but_every_epoch_gets_drawn_with_no_thrott
 
 def test_stop_button_cancels_at_the_next_mini_batch(long_epochs: nnlab.Dataset) -> None:
     view = LiveView(display=False, stable=True)
-    job = nnlab.TrainingJob(
+    job = make_job(
         nnlab.Network([64, 12, 10], seed=0),
         long_epochs,
         epochs=20,
         seed=0,
         observers=[view, ClickAt(view, 2)],
-        progress=False,
     ).run()
     assert (job.status, job.stop_reason, len(job.history)) == ("cancelled", "cancelled", 1)
     assert 0 < job.batches_done < job.n_batches
@@ -159,7 +161,7 @@ def test_progress_widgets_outside_a_kernel_warns_once_and_prints_lines(
 
 def test_progress_widgets_without_ipywidgets_falls_back_to_text(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mode, "_warned", set())
-    monkeypatch.setattr(mode, "in_kernel", lambda: True)
+    monkeypatch.setattr(progress, "in_kernel", lambda: True)
     monkeypatch.setitem(sys.modules, "nnlab.live.widgets", None)  # import fails as if not installed
     with pytest.warns(mode.ProgressWarning, match="pip install ipywidgets"):
         assert isinstance(make_progress("widgets"), TextProgress)

@@ -1,4 +1,4 @@
-"""nnlab.proxy: the addresses users see, directly and behind JupyterHub/jupyter-server-proxy."""
+"""nnlab.server.proxy: the addresses users see, directly and behind JupyterHub/jupyter-server-proxy."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlab.proxy import detect, endpoints
+from nnlab.server.proxy import detect, endpoints
 
 HUB = {"JUPYTERHUB_SERVICE_PREFIX": "/user/ana/"}
 SECRET = "0123456789abcdef0123456789abcdef0123456789abcdef"

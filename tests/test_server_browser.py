@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from server_helpers import JS_DIR, chromium, external, serve_asgi, train, under_prefix
 
+from nnlab.registry import Registry
 from nnlab.server import Server
 
 
@@ -20,7 +21,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with Server(port=0) as running:
+    with Server(port=0, registry=Registry()) as running:
         yield running
 
 
@@ -52,7 +53,9 @@ class Page:
         self.context.close()
 
 
-def _run_the_page(browser: Any, page_url: str, origin: str, screenshot: Path | None = None) -> dict[str, Any]:
+def _run_the_page(
+    browser: Any, page_url: str, origin: str, registry: Registry, screenshot: Path | None = None
+) -> dict[str, Any]:
     """Load the test page, see it connect, train with one click, see every epoch arrive."""
     tab = Page(browser, [origin])
     try:
@@ -81,7 +84,7 @@ def _run_the_page(browser: Any, page_url: str, origin: str, screenshot: Path | N
         assert statuses == ["running", "completed"]
         assert "training_status" in tab.page.inner_text("#log")
         # a run from the notebook appears too
-        job = train(epochs=3)
+        job = train(epochs=3, registry=registry)
         tab.page.wait_for_selector(f".job[data-job-id='{job.job_id}'][data-status=completed]", timeout=10_000)
         if screenshot is not None:
             # let the progress bars finish their CSS transition first
@@ -101,17 +104,18 @@ def test_the_test_page_trains_with_one_click_and_shows_every_update(
     browser: Any, server: Server, tmp_path: Path
 ) -> None:
     shot = tmp_path / "test_socketio.png"
-    _run_the_page(browser, f"{server.url}/test_socketio.html", server.url, screenshot=shot)
+    _run_the_page(browser, f"{server.url}/test_socketio.html", server.url, server.registry, screenshot=shot)
     assert shot.stat().st_size > 20_000
 
 
 def test_the_test_page_works_behind_a_path_prefix(browser: Any) -> None:
     from nnlab.server.app import create_app
 
-    app = create_app()
+    registry = Registry()
+    app = create_app(registry=registry)
     with serve_asgi(under_prefix(app.asgi, "/proxy/8000")) as url:
         # the app is reachable only under the prefix: an absolute URL in the page would fail
-        _run_the_page(browser, f"{url}/proxy/8000/test_socketio.html", url)
+        _run_the_page(browser, f"{url}/proxy/8000/test_socketio.html", url, registry)
 
 
 OTHER_ORIGIN_PAGE = """<!DOCTYPE html>

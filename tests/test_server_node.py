@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from server_helpers import Api, finish, read_json_line, run_node, train
+from server_helpers import Api, external, finish, read_json_line, run_node, train
 
+from nnlab.registry import Registry
 from nnlab.server import Server
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with Server(port=0) as running:
+    external("node")  # skip before anything starts when Node is missing
+    with Server(port=0, registry=Registry()) as running:
         yield running
 
 
@@ -31,7 +33,7 @@ def test_the_contract_client_gets_every_field_of_every_epoch_of_rest_and_noteboo
     assert status == 202
     rest_history = api.wait_job(rest_job["job_id"])["history"]
     # ...and a run from a notebook cell
-    job = train(epochs=7)
+    job = train(epochs=7, registry=server.registry)
     (client,) = finish(proc)["clients"]
     assert client["transport"] == "websocket"
     assert client["problems"] == []
@@ -58,7 +60,7 @@ def test_two_hundred_clients_each_receive_every_epoch(server: Server) -> None:
     proc = run_node("contract_clients.mjs", server.url, "200", "1")
     assert read_json_line(proc, timeout=60)["ready"]
     assert server.clients == 200
-    job = train(epochs=10)
+    job = train(epochs=10, registry=server.registry)
     clients = finish(proc, timeout=60)["clients"]
     assert len(clients) == 200
     assert len({c["id"] for c in clients}) == 200
@@ -69,7 +71,7 @@ def test_two_hundred_clients_each_receive_every_epoch(server: Server) -> None:
 
 
 def test_clients_joining_throughout_a_run_get_the_latest_then_every_epoch_once(server: Server) -> None:
-    job = train(epochs=120, seconds_per_epoch=0.01, background=True)
+    job = train(epochs=120, seconds_per_epoch=0.01, background=True, registry=server.registry)
     proc = run_node("contract_clients.mjs", server.url, "40", "1", "25")  # one every 25 ms
     clients = finish(proc, timeout=60)["clients"]
     assert job.wait(30)

@@ -11,6 +11,7 @@ import pytest
 from server_helpers import Api, check_update, request, train
 
 import nnlab
+from nnlab.registry import Registry
 from nnlab.server import Server
 from nnlab.server.api import RestApi
 from nnlab.server.bodies import MAX_BODY_BYTES
@@ -18,7 +19,7 @@ from nnlab.server.bodies import MAX_BODY_BYTES
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with Server(port=0) as running:
+    with Server(port=0, registry=Registry()) as running:
         yield running
 
 
@@ -67,7 +68,7 @@ def test_health_and_datasets(api: Api) -> None:
     assert by_name["mnist"]["n_features"] == 784
 
 
-def test_network_create_list_get_delete(api: Api) -> None:
+def test_network_create_list_get_delete(server: Server, api: Api) -> None:
     net = api.create_network([64, 20, 10], cost="quadratic", init="large", seed=7, dtype="float32")
     assert net["sizes"] == [64, 20, 10]
     assert (net["cost"], net["init"], net["seed"], net["dtype"]) == ("quadratic", "large", 7, "float32")
@@ -86,7 +87,7 @@ def test_network_create_list_get_delete(api: Api) -> None:
     assert [len(w[0]) for w in full["weights"]] == [64, 20]
     assert [len(b) for b in full["biases"]] == [20, 10]
     # the same network as the registry holds it
-    assert full["weights"][0] == nnlab.registry.network(network_id).weights[0].tolist()
+    assert full["weights"][0] == server.registry.network(network_id).weights[0].tolist()
     status, body = api.delete(f"/api/networks/{network_id}")
     assert (status, body) == (204, None)
     assert api.get(f"/api/networks/{network_id}")[0] == 404
@@ -167,13 +168,13 @@ def test_an_empty_body_trains_with_the_defaults(api: Api) -> None:
     assert api.wait_job(job["job_id"])["status"] == "completed"
 
 
-def test_networks_from_the_notebook_appear(api: Api) -> None:
-    job = train(epochs=1)
+def test_networks_from_the_notebook_appear(server: Server, api: Api) -> None:
+    job = train(epochs=1, registry=server.registry)
     assert job.network_id in [n["network_id"] for n in api.get("/api/networks")[1]]
     status, got = api.get(f"/api/jobs/{job.job_id}")
     assert status == 200
     assert got == json.loads(json.dumps(job.to_dict()))
-    registered = nnlab.registry.add_network(nnlab.Network([64, 10], seed=1))
+    registered = server.registry.add_network(nnlab.Network([64, 10], seed=1))
     assert api.get(f"/api/networks/{registered.network_id}")[0] == 200
 
 
@@ -217,7 +218,7 @@ def test_openapi_describes_every_route(api: Api) -> None:
     assert status == 200
     assert doc["openapi"].startswith("3.")
     routes = {
-        (route.path, method.lower()) for route in RestApi(nnlab.registry).routes() for method in route.methods
+        (route.path, method.lower()) for route in RestApi(Registry()).routes() for method in route.methods
     }
     documented = {
         (path, method) for path, ops in doc["paths"].items() for method in ops if method != "parameters"

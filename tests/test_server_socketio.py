@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from server_helpers import RawEngineIO, Recorder, check_update, train
 
-import nnlab
+from nnlab.registry import Registry
 from nnlab.server import Server
 from nnlab.server.fanout import SLOW_BACKLOG
 from nnlab.server.mirror import get_mirror
@@ -19,7 +19,7 @@ from nnlab.server.mirror import get_mirror
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    with Server(port=0) as running:
+    with Server(port=0, registry=Registry()) as running:
         yield running
 
 
@@ -28,7 +28,7 @@ def test_every_epoch_reaches_the_client_exactly_as_the_contract_says(server: Ser
     client = Recorder(server.url, [transport])
     try:
         assert client.client.transport() == transport
-        job = train(epochs=8)
+        job = train(epochs=8, registry=server.registry)
         client.wait_finished(job.job_id)
         updates = client.updates(job.job_id)
         assert updates == [record.update.to_dict() for record in job.history]
@@ -59,16 +59,14 @@ def test_every_epoch_reaches_the_client_exactly_as_the_contract_says(server: Ser
 def test_failed_and_cancelled_runs_are_announced(server: Server) -> None:
     client = Recorder(server.url, ["websocket"])
     try:
-        failed = nnlab.train(
-            nnlab.Network([64, 30, 10], seed=0), epochs=3, learning_rate=1e300, progress=False
-        )
+        failed = train(epochs=3, learning_rate=1e300, registry=server.registry)
         client.wait_finished(failed.job_id)
         final = [d for n, d in client.events if n == "training_status" and d["job_id"] == failed.job_id][-1]
         assert final["status"] == "failed"
         assert "diverged" in final["error"]
         assert client.updates(failed.job_id) == []
 
-        job = train(epochs=1000, seconds_per_epoch=0.01, background=True)
+        job = train(epochs=1000, seconds_per_epoch=0.01, background=True, registry=server.registry)
         client.wait_for(lambda: len(client.updates(job.job_id)) >= 2)
         job.cancel()
         client.wait_finished(job.job_id)
@@ -80,7 +78,7 @@ def test_failed_and_cancelled_runs_are_announced(server: Server) -> None:
 
 
 def test_a_late_joiner_gets_the_latest_update_at_once_then_every_later_one(server: Server) -> None:
-    job = train(epochs=30, seconds_per_epoch=0.03, background=True)
+    job = train(epochs=30, seconds_per_epoch=0.03, background=True, registry=server.registry)
     while len(job.history) < 5:
         time.sleep(0.01)
     client = Recorder(server.url, ["websocket"])
@@ -102,7 +100,10 @@ def test_a_late_joiner_gets_the_latest_update_at_once_then_every_later_one(serve
 def test_two_runs_at_once_are_both_mirrored_and_distinguishable(server: Server) -> None:
     client = Recorder(server.url, ["websocket"])
     try:
-        jobs = [train(epochs=n, seconds_per_epoch=0.01, background=True) for n in (12, 9)]
+        jobs = [
+            train(epochs=n, seconds_per_epoch=0.01, background=True, registry=server.registry)
+            for n in (12, 9)
+        ]
         for job in jobs:
             client.wait_finished(job.job_id)
         for job in jobs:
@@ -121,7 +122,7 @@ def test_clients_leaving_mid_run_disturb_neither_the_run_nor_the_others(server: 
     leavers = [Recorder(server.url, ["websocket"]) for _ in range(3)] + [Recorder(server.url, ["polling"])]
     vanishers = [RawEngineIO(server.url) for _ in range(3)]
     try:
-        job = train(epochs=20, seconds_per_epoch=0.02, background=True)
+        job = train(epochs=20, seconds_per_epoch=0.02, background=True, registry=server.registry)
         stayers[0].wait_for(lambda: len(stayers[0].updates(job.job_id)) >= 5)
         for leaver in leavers:
             leaver.close()
@@ -188,7 +189,7 @@ def test_a_frozen_client_costs_bounded_memory_and_is_caught_up_later(server: Ser
         assert len(seqs) < n // 2
         assert seqs == sorted(seqs)
         # and real training reaches both again, every epoch
-        job = train(epochs=3)
+        job = train(epochs=3, registry=server.registry)
         healthy.wait_finished(job.job_id)
         assert [u["epoch"] for u in healthy.updates(job.job_id)] == [1, 2, 3]
         later = frozen.events(timeout=5.0, until=lambda name, data: data.get("status") == "completed")

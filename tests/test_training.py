@@ -9,11 +9,13 @@ import uuid
 
 import numpy as np
 import pytest
-from recording import RecordingObserver
+from recording import RecordingObserver, make_job
 
 import nnlab
 from nnlab import NetworkBusyError, ObserverWarning, ParameterError, TrainingUpdate
 from nnlab.observers import Observer
+from nnlab.registry import Registry
+from nnlab.registry import registry as process_registry
 
 CONTRACT_FIELDS = {"job_id", "network_id", "epoch", "total_epochs", "accuracy", "elapsed_time", "progress"}
 
@@ -165,7 +167,7 @@ class _SlowObserver(Observer):
 def test_cancel_from_another_thread_stops_at_the_next_mini_batch(digits: nnlab.Dataset) -> None:
     net = nnlab.Network([64, 30, 10], seed=0)
     seen = RecordingObserver()
-    job = nnlab.TrainingJob(net, digits, epochs=1000, seed=0, observers=[_SlowObserver(), seen])
+    job = make_job(net, digits, epochs=1000, seed=0, observers=[_SlowObserver(), seen])
     runner = threading.Thread(target=job.run)
     runner.start()
     while len(job.history) < 2:
@@ -188,7 +190,7 @@ def test_ctrl_c_cancels_keeps_history_and_reraises(digits: nnlab.Dataset) -> Non
                 raise KeyboardInterrupt
 
     net = nnlab.Network([64, 30, 10], seed=0)
-    job = nnlab.TrainingJob(net, digits, epochs=10, seed=0, observers=[CtrlC()])
+    job = make_job(net, digits, epochs=10, seed=0, observers=[CtrlC()])
     with pytest.raises(KeyboardInterrupt):
         job.run()
     assert job.status == "cancelled"
@@ -196,7 +198,7 @@ def test_ctrl_c_cancels_keeps_history_and_reraises(digits: nnlab.Dataset) -> Non
     assert len(job.history) == 2
     assert job.done
     assert job.wait(0)
-    assert nnlab.registry.active_job(net.network_id) is None
+    assert process_registry.active_job(net.network_id) is None
 
 
 def test_divergence_fails_with_the_epoch_and_keeps_the_last_finite_weights(digits: nnlab.Dataset) -> None:
@@ -268,8 +270,8 @@ def test_a_busy_network_cannot_be_trained_twice(digits: nnlab.Dataset) -> None:
         with pytest.raises(NetworkBusyError, match=f"already being trained by job {job.job_id}"):
             nnlab.train(net, digits, epochs=1)
         with pytest.raises(NetworkBusyError):
-            nnlab.registry.remove_network(net.network_id)
-        assert nnlab.registry.active_job(net.network_id) is job
+            process_registry.remove_network(net.network_id)
+        assert process_registry.active_job(net.network_id) is job
     finally:
         job.cancel()
         assert job.wait(30)
@@ -283,8 +285,8 @@ def test_background_training_returns_at_once_and_can_be_waited_for(digits: nnlab
     assert job.wait(60)
     assert job.status == "completed"
     assert len(job.history) == 3
-    assert nnlab.registry.job(job.job_id) is job
-    assert job in nnlab.registry.jobs(job.network_id)
+    assert process_registry.job(job.job_id) is job
+    assert job in process_registry.jobs(job.network_id)
 
 
 @pytest.mark.parametrize(
@@ -381,13 +383,12 @@ def test_cancel_takes_effect_before_the_next_mini_batch(digits: nnlab.Dataset) -
 
 def test_an_observer_added_to_the_registry_mid_run_sees_the_rest_of_it(digits: nnlab.Dataset) -> None:
     """A server started while a cell trains mirrors that run from the next epoch on."""
-    registry = nnlab.registry.__class__()
-    job = nnlab.TrainingJob(
+    registry = Registry()
+    job = make_job(
         nnlab.Network([64, 30, 10], seed=0),
         digits,
         epochs=8,
         seed=0,
-        progress=False,
         observers=[_SlowObserver(delay=0.01)],
         registry=registry,
     )
@@ -404,3 +405,133 @@ def test_an_observer_added_to_the_registry_mid_run_sees_the_rest_of_it(digits: n
     assert "on_run_start" not in late.hooks()
     assert late.hooks()[-1] == "on_run_end"
     assert late.statuses == ["completed"]
+
+
+def _weights(net: nnlab.Network) -> list[np.ndarray]:
+    return [p.copy() for p in (*net.weights, *net.biases)]
+
+
+def test_cancel_mid_epoch_restores_the_last_finished_epoch_bit_for_bit(digits: nnlab.Dataset) -> None:
+    """A run cancelled in epoch k+1 holds exactly the weights an uninterrupted run had after k."""
+    k = 3
+
+    class CancelMidEpoch(Observer):
+        def on_batch_end(self, job: nnlab.TrainingJob, epoch: int, batch: int, n_batches: int) -> None:
+            if epoch == k + 1 and batch >= 3:
+                job.cancel()
+
+    class SnapshotAfter(Observer):
+        weights: list[np.ndarray] = []
+
+        def on_epoch_end(self, job: nnlab.TrainingJob, record: nnlab.EpochRecord) -> None:
+            if record.epoch == k:
+                SnapshotAfter.weights = _weights(job.network)
+
+    reference = nnlab.Network([64, 30, 10], seed=4)
+    nnlab.train(reference, digits, epochs=k + 2, seed=9, progress=False, observers=[SnapshotAfter()])
+    net = nnlab.Network([64, 30, 10], seed=4)
+    job = nnlab.train(
+        net, digits, epochs=k + 2, seed=9, progress=False, observers=[_SlowObserver(0.025), CancelMidEpoch()]
+    )
+    assert (job.status, job.current_epoch, len(job.history)) == ("cancelled", k + 1, k)
+    assert job.batches_done < job.n_batches  # it really stopped inside epoch k+1
+    for kept, expected in zip(_weights(net), SnapshotAfter.weights):
+        assert np.array_equal(kept, expected)
+    assert net.epochs_trained == k
+    # training again goes on from that clean boundary
+    assert nnlab.train(net, digits, epochs=1, seed=0, progress=False).status == "completed"
+
+
+def test_ctrl_c_also_restores_the_last_finished_epoch_and_last_job_finds_the_run(
+    digits: nnlab.Dataset,
+) -> None:
+    class CtrlCInEpoch2(Observer):
+        def on_batch_end(self, job: nnlab.TrainingJob, epoch: int, batch: int, n_batches: int) -> None:
+            if epoch == 2 and batch > 1:
+                raise KeyboardInterrupt
+
+    class AfterEpoch1(Observer):
+        weights: list[np.ndarray] = []
+
+        def on_epoch_end(self, job: nnlab.TrainingJob, record: nnlab.EpochRecord) -> None:
+            AfterEpoch1.weights = _weights(job.network)
+
+    net = nnlab.Network([64, 30, 10], seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        nnlab.train(
+            net,
+            digits,
+            epochs=5,
+            seed=0,
+            progress=False,
+            observers=[_SlowObserver(0.025), CtrlCInEpoch2(), AfterEpoch1()],
+        )
+    job = nnlab.last_job()  # `job = train(...)` never assigned it
+    assert job is not None and job.network is net
+    assert (job.status, job.stop_reason, len(job.history)) == ("cancelled", "interrupted", 1)
+    for kept, expected in zip(_weights(net), AfterEpoch1.weights):
+        assert np.array_equal(kept, expected)
+    assert job in nnlab.jobs() and net in nnlab.networks()
+
+
+def test_restore_best_keeps_the_best_validation_epoch(digits: nnlab.Dataset) -> None:
+    class Snapshots(Observer):
+        def __init__(self) -> None:
+            self.by_epoch: dict[int, list[np.ndarray]] = {}
+
+        def on_epoch_end(self, job: nnlab.TrainingJob, record: nnlab.EpochRecord) -> None:
+            self.by_epoch[record.epoch] = _weights(job.network)
+
+    seen = Snapshots()
+    net = nnlab.Network([64, 30, 10], seed=1)
+    # with this seed validation accuracy peaks at epoch 6 of 12
+    job = nnlab.train(
+        net, digits, epochs=12, learning_rate=3.0, seed=0, progress=False, restore_best=True, observers=[seen]
+    )
+    accuracies = [r.validation_accuracy for r in job.history]
+    best_epoch = 1 + accuracies.index(max(accuracies))
+    assert job.best_epoch == best_epoch
+    assert best_epoch != len(job.history), "the test needs a run whose best epoch is not its last"
+    for kept, expected in zip(_weights(net), seen.by_epoch[best_epoch]):
+        assert np.array_equal(kept, expected)
+    assert job.params.to_dict()["restore_best"] is True
+    # without it the network keeps the last epoch
+    plain = nnlab.Network([64, 30, 10], seed=1)
+    nnlab.train(plain, digits, epochs=12, learning_rate=3.0, seed=0, progress=False)
+    for kept, expected in zip(_weights(plain), seen.by_epoch[12]):
+        assert np.array_equal(kept, expected)
+
+
+def test_restore_best_needs_a_validation_split() -> None:
+    X = np.random.default_rng(0).random((50, 4))
+    data = nnlab.datasets.from_arrays(X, np.arange(50) % 2, test=0.2)
+    with pytest.raises(ParameterError, match="restore_best watches validation accuracy") as info:
+        nnlab.train(nnlab.Network([4, 3, 2], seed=0), data, epochs=1, restore_best=True, progress=False)
+    assert info.value.field == "restore_best"
+
+
+def test_epochs_before_counts_the_networks_earlier_training(digits: nnlab.Dataset) -> None:
+    net = nnlab.Network([64, 10, 10], seed=0)
+    first = nnlab.train(net, digits, epochs=2, seed=0, progress=False)
+    second = nnlab.train(net, digits, epochs=3, seed=0, progress=False)
+    assert (first.epochs_before, second.epochs_before, net.epochs_trained) == (0, 2, 5)
+    assert [r.epoch for r in second.history] == [1, 2, 3]  # the wire's epoch stays per job
+
+
+def test_nobody_listening_to_batches_means_no_batch_reports(digits: nnlab.Dataset) -> None:
+    from nnlab.notify import Notifier
+
+    class EpochsOnly(Observer):
+        def on_epoch_end(self, job: nnlab.TrainingJob, record: nnlab.EpochRecord) -> None:
+            pass
+
+    registry = Registry()
+    notifier = Notifier([EpochsOnly()], registry.observers)
+    assert notifier.wants("on_epoch_end")
+    assert not notifier.wants("on_batch_end")  # the base class's no-op does not count
+    late = RecordingObserver()
+    registry.add_observer(late)  # a process observer added later is seen at once
+    assert notifier.wants("on_batch_end")
+    job = make_job(nnlab.Network([64, 10, 10], seed=0), digits, epochs=1, seed=0, observers=[EpochsOnly()])
+    job.run()
+    assert job.batches_done == job.n_batches

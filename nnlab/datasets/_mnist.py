@@ -11,14 +11,11 @@ import threading
 import urllib.error
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nnlab._types import Array
-
-if TYPE_CHECKING:
-    from nnlab.datasets import Dataset
+from nnlab.datasets._dataset import Dataset, make_dataset
 
 __all__ = ["DEFAULT_MIRRORS", "MNIST_FILES", "MnistUnavailableError", "mnist", "read_idx"]
 
@@ -141,7 +138,6 @@ def read_idx(path: str | os.PathLike[str]) -> Array:
 
 
 def _parse(cache_dir: Path, checksums: Mapping[str, str]) -> Dataset:
-    from nnlab.datasets import _make  # late: the package imports this module
 
     def images(prefix: str) -> Array:
         (name,) = [n for n in checksums if n.startswith(prefix) and "images" in n]
@@ -161,7 +157,7 @@ def _parse(cache_dir: Path, checksums: Mapping[str, str]) -> Dataset:
     n_train = X_train.shape[0] - X_train.shape[0] // 6
     X = np.concatenate([X_test, X_train[n_train:], X_train[:n_train]])
     y = np.concatenate([y_test, y_train[n_train:], y_train[:n_train]])
-    return _make(
+    return make_dataset(
         "mnist",
         X,
         y,

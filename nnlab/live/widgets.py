@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from nnlab.live.mode import in_kernel, warn_once
+from nnlab._kernel import in_kernel, warn_once
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState
 from nnlab.live.timing import Throttle, live_interval

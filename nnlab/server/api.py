@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from nnlab import datasets
 from nnlab.network import Network
+from nnlab.params import ParameterError, check_params
 from nnlab.registry import NetworkBusyError, Registry
 from nnlab.server.bodies import (
     NETWORK_FIELDS,
@@ -31,7 +32,7 @@ from nnlab.server.bodies import (
     train_options,
 )
 from nnlab.server.openapi import openapi_document
-from nnlab.training import ParameterError, TrainingJob
+from nnlab.training import TrainingJob, resolve_data
 
 __all__ = ["JOB_STATUSES", "RestApi"]
 
@@ -187,7 +188,8 @@ class RestApi:
 
     def _make_job(self, net: Network, options: dict[str, Any]) -> TrainingJob:
         try:
-            return TrainingJob(net, registry=self.registry, progress=False, **options)
+            data = resolve_data(options.pop("data", None))
+            return TrainingJob(net, data, check_params(net, data, **options), registry=self.registry)
         except ParameterError as exc:
             raise ApiError(422, exc.field, str(exc)) from None
         except datasets.MnistUnavailableError as exc:

@@ -29,6 +29,7 @@ from nnlab.registry import Registry, registry
 from nnlab.server.api import RestApi
 from nnlab.server.fanout import Fanout
 from nnlab.server.mirror import Outbox, get_mirror
+from nnlab.server.proxy import TEST_PAGE
 
 __all__ = ["PING_INTERVAL", "PING_TIMEOUT", "ServerApp", "create_app"]
 
@@ -38,8 +39,6 @@ PING_INTERVAL = 10
 PING_TIMEOUT = 10
 #: Largest message a client may send (no client-to-server event is needed at all).
 MAX_CLIENT_MESSAGE = 64 * 1024
-
-TEST_PAGE = "test_socketio.html"
 
 
 @dataclass

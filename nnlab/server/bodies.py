@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nnlab import datasets
 from nnlab.costs import get_cost
 from nnlab.network import check_sizes
+from nnlab.params import ParameterError, check_seed
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -164,10 +165,10 @@ def network_options(body: dict[str, Any]) -> dict[str, Any]:
         "init": _choice(body, "init", ("default", "large"), "default"),
         "dtype": _choice(body, "dtype", ("float64", "float32"), "float64"),
     }
-    seed = body.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
-        raise ApiError(422, "seed", f"seed must be a non-negative int below 2**63 or null, got {seed!r}")
-    options["seed"] = seed
+    try:
+        options["seed"] = check_seed("seed", body.get("seed"))
+    except ParameterError as exc:
+        raise ApiError(422, exc.field, str(exc)) from None
     return options
 
 

@@ -18,6 +18,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from nnlab.events import STATUS_EVENT, UPDATE_EVENT
 from nnlab.observers import Observer
 from nnlab.registry import Registry, registry
 
@@ -35,11 +36,6 @@ __all__ = [
     "status_payload",
 ]
 
-#: The contract's per-epoch event.
-UPDATE_EVENT = "training_update"
-#: Lifecycle event: ``running``, then ``completed``, ``failed`` or ``cancelled``.
-STATUS_EVENT = "training_status"
-
 #: Events an outbox holds when its server falls this far behind (the oldest are dropped).
 OUTBOX_LIMIT = 10_000
 
@@ -49,15 +45,7 @@ Item = tuple[str, str, Any]
 
 def status_payload(job: TrainingJob) -> dict[str, Any]:
     """The ``training_status`` payload of a job as it is now."""
-    return {
-        "job_id": job.job_id,
-        "network_id": job.network_id,
-        "status": job.status,
-        "epoch": len(job.history),
-        "total_epochs": job.params.epochs,
-        "error": job.error,
-        "stop_reason": job.stop_reason,
-    }
+    return job.status_record().to_dict()
 
 
 class Outbox:
@@ -138,10 +126,10 @@ _mirror_lock = threading.Lock()
 
 
 def get_mirror(reg: Registry = registry) -> Mirror:
-    """The process's mirror, added to ``reg`` as an observer of every run on first use.
+    """The process's mirror, added to ``reg`` as an observer of every run.
 
-    Runs already going on when it is first added are not mirrored epoch by epoch (their
-    observers were fixed when they started); clients still get their latest update.
+    The registry's observers are read at every notification, so runs already going on
+    when it is added are mirrored epoch by epoch from then on.
     """
     global _mirror
     with _mirror_lock:

@@ -20,9 +20,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from nnlab.params import is_int
+
 if TYPE_CHECKING:
-    from nnlab.proxy import Endpoints
+    from nnlab.registry import Registry
     from nnlab.server.app import ServerApp
+    from nnlab.server.proxy import Endpoints
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "PortInUseError", "Server", "current", "serve"]
 
@@ -40,7 +43,7 @@ class PortInUseError(OSError):
 
 
 def _check_port(port: Any) -> int:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+    if not is_int(port) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int in 0..65535 (0 picks a free port), got {port!r}")
     return port
 
@@ -80,13 +83,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url(host: str, port: int) -> str:
-    shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}"
-
-
 class Server:
     """nnlab's Starlette + python-socketio server, running in a background thread.
 
@@ -95,11 +91,15 @@ class Server:
     calls :func:`serve` instead, which keeps one server per process.
     """
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    def __init__(
+        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, registry: Registry | None = None
+    ) -> None:
         if not isinstance(host, str):
             raise ValueError(f"host must be a string such as '127.0.0.1', got {host!r}")
         self.host = host
         self.requested_port = _check_port(port)
+        #: The networks and jobs it serves and mirrors (the process's, unless given).
+        self.registry = registry
         self.port = self.requested_port
         self._app: ServerApp | None = None
         self._uvicorn: Any = None
@@ -111,11 +111,13 @@ class Server:
     @property
     def url(self) -> str:
         """``http://host:port`` of the server."""
-        return _url(self.host, self.port)
+        from nnlab.server.proxy import direct_url
+
+        return direct_url(self.host, self.port)
 
     def endpoints(self) -> Endpoints:
         """Where browsers and dashboards reach this server (proxied on Binder/JupyterHub)."""
-        from nnlab.proxy import endpoints
+        from nnlab.server.proxy import endpoints
 
         return endpoints(self.port, self.host)
 
@@ -162,7 +164,7 @@ class Server:
 
             from nnlab.server.app import create_app
 
-            self._app = create_app()
+            self._app = create_app() if self.registry is None else create_app(registry=self.registry)
             config = uvicorn.Config(
                 self._app.asgi,
                 log_config=None,
@@ -268,7 +270,7 @@ def serve(
     Unless ``quiet``, it shows where browsers and dashboards reach the server: the test
     page, the REST base and the Socket.IO client options -- through JupyterHub's or
     jupyter-server-proxy's path when the kernel runs behind one, as on Binder
-    (:mod:`nnlab.proxy`).
+    (:mod:`nnlab.server.proxy`).
 
     >>> server = serve(port=0, quiet=True)
     >>> server.running, server.url.startswith("http://127.0.0.1:")
@@ -303,7 +305,7 @@ def serve(
 
 def _announce(server: Server) -> None:
     """Show the server's addresses: clickable links in a notebook, lines elsewhere."""
-    from nnlab.live.mode import in_kernel
+    from nnlab._kernel import in_kernel
 
     links = server.endpoints()
     if in_kernel():

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from nnlab.params import is_int
+
 __all__ = ["Endpoints", "JupyterProxy", "detect", "endpoints"]
 
 Via = Literal["direct", "NNLAB_PUBLIC_URL", "jupyterhub", "jupyter-server-proxy"]
@@ -171,7 +173,13 @@ def detect(
     )
 
 
-def _direct_url(host: str, port: int) -> str:
+def direct_url(host: str, port: int) -> str:
+    """``http://host:port`` as a client on this machine reaches a server bound there
+    (an all-interfaces address is reached through loopback).
+
+    >>> direct_url("0.0.0.0", 8000), direct_url("::", 8000)
+    ('http://127.0.0.1:8000', 'http://[::1]:8000')
+    """
     shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
@@ -311,9 +319,9 @@ def endpoints(
     >>> e.socketio_url, e.socketio_options()["path"]
     ('https://hub.example.org', '/user/ana/proxy/8000/socket.io')
     """
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+    if not is_int(port) or not 0 < port <= 65535:
         raise ValueError(f"port must be the server's port, an int in 1..65535, got {port!r}")
-    direct = _direct_url(host, port)
+    direct = direct_url(host, port)
     proxy = None
     if host in _LOCAL_HOSTS:
         proxy = detect(environ, runtime_dir=runtime_dir, proxy_installed=proxy_installed)
