@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nnlab.datasets import Dataset
+    from nnlab.network import Network
 
 __all__ = ["main"]
 
@@ -25,40 +33,123 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="train a network and print one line per epoch",
         description="Train a sigmoid network by mini-batch SGD, printing one line per epoch.",
     )
-    p.add_argument("--dataset", default="digits", help="digits (bundled, default) or mnist (downloaded)")
+    p.add_argument(
+        "--dataset",
+        default="digits",
+        choices=["digits", "mnist"],
+        help="digits are bundled; mnist is downloaded once into --cache-dir (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        default=None,
+        help="folder holding the four MNIST files (default: $NNLAB_DATA_DIR/mnist or ~/.cache/nnlab/mnist)",
+    )
     p.add_argument(
         "--sizes",
         type=_sizes,
         default=None,
         help="layer sizes, inputs first, e.g. 64,30,10 (default: features,30,classes)",
     )
-    p.add_argument("--load", metavar="PATH", help="continue training a network saved with --save")
-    p.add_argument("--cost", default="cross_entropy", choices=["cross_entropy", "quadratic"])
-    p.add_argument("--init", default="default", choices=["default", "large"])
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--mini-batch-size", type=int, default=10)
-    p.add_argument("--learning-rate", type=float, default=3.0)
-    p.add_argument("--lmbda", type=float, default=0.0, help="L2 regularisation strength")
-    p.add_argument("--evaluate-on", default="test", choices=["test", "validation", "none"])
+    p.add_argument(
+        "--load",
+        metavar="PATH",
+        help="continue training a network saved with --save (default: a new network)",
+    )
+    p.add_argument(
+        "--cost",
+        default="cross_entropy",
+        choices=["cross_entropy", "quadratic"],
+        help="cost function (default: %(default)s)",
+    )
+    p.add_argument(
+        "--init",
+        default="default",
+        choices=["default", "large"],
+        help="initial weights: N(0, 1/n_in) or N(0, 1) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dtype",
+        default="float64",
+        choices=["float64", "float32"],
+        help="floating-point type of the weights (default: %(default)s)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=10, help="passes over the training set (default: %(default)s)"
+    )
+    p.add_argument(
+        "--mini-batch-size", type=int, default=10, help="examples per weight update (default: %(default)s)"
+    )
+    p.add_argument("--learning-rate", type=float, default=3.0, help="step size η (default: %(default)s)")
+    p.add_argument(
+        "--lmbda", type=float, default=0.0, help="L2 regularisation strength λ (default: %(default)s)"
+    )
+    p.add_argument(
+        "--evaluate-on",
+        default="test",
+        choices=["test", "validation", "none"],
+        help="the split each epoch's accuracy is measured on (default: %(default)s)",
+    )
     p.add_argument(
         "--early-stopping",
         type=int,
         default=None,
         metavar="N",
-        help="stop after N epochs without a better validation accuracy",
+        help="stop after N epochs without a better validation accuracy (default: never)",
     )
-    p.add_argument("--seed", type=int, default=None, help="seed for the initial weights and the shuffles")
-    p.add_argument("--save", metavar="PATH", help="write the trained network to this JSON file")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for the initial weights and the shuffles (default: a fresh one each run)",
+    )
+    p.add_argument(
+        "--save", metavar="PATH", help="write the trained network to this JSON file (default: not saved)"
+    )
     p.set_defaults(run=_run_train)
 
 
-def _run_train(args: argparse.Namespace) -> int:
+def _check_save_path(path: str) -> None:
+    """Fail before training if ``path`` cannot be written (a missing folder, a directory)."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise ValueError(f"--save {path}: that is a folder; give a file name such as {target / 'net.json'}")
+    if not folder.is_dir():
+        raise ValueError(
+            f"--save {path}: the folder {str(folder)!r} does not exist: create it first "
+            "(mkdir -p) or choose another path"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".check")
+    except OSError as exc:
+        raise ValueError(
+            f"--save {path}: cannot write into {str(folder)!r} ({exc.strerror or exc})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _load_data(args: argparse.Namespace) -> Dataset:
     from nnlab import datasets
+
+    if args.dataset != "mnist":
+        if args.cache_dir is not None:
+            raise ValueError("--cache-dir is for --dataset mnist; the bundled digits need no folder")
+        return datasets.load(args.dataset)
+    try:
+        return datasets.mnist(args.cache_dir)
+    except datasets.MnistUnavailableError as exc:
+        raise ValueError(exc.advice("--cache-dir DIR", "--dataset digits needs no download.")) from None
+
+
+def _run_train(args: argparse.Namespace) -> int:
     from nnlab.launch import train
     from nnlab.network import Network
 
-    data = datasets.load(args.dataset)
+    if args.save:
+        _check_save_path(args.save)
+    data = _load_data(args)
     if args.load:
         net = Network.load(args.load)
     else:
@@ -85,14 +176,36 @@ def _run_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _save(net, args.save)
         return 130
-    _save(net, args.save)
-    return 0 if job.status == "completed" else 1
+    saved = _save(net, args.save)
+    return 0 if job.status == "completed" and saved else 1
 
 
-def _save(net: object, path: str | None) -> None:
-    if path:
-        net.save(path)  # type: ignore[attr-defined]
-        print(f"saved the network to {path}", flush=True)
+def _save(net: Network, path: str | None) -> bool:
+    """Save to ``path``; if that fails after all, keep the result elsewhere and say where."""
+    if not path:
+        return True
+    try:
+        net.save(path)
+    except OSError as exc:
+        kept = _save_elsewhere(net, Path(path).name)
+        where = f"it was saved to {kept} instead" if kept else "no other folder could take it either"
+        print(f"nnlab: error: could not save to {path} ({exc.strerror or exc}); {where}", file=sys.stderr)
+        return False
+    print(f"saved the network to {path}", flush=True)
+    return True
+
+
+def _save_elsewhere(net: Network, name: str) -> Path | None:
+    """Write the network into the current folder or the temp folder; ``None`` if neither works."""
+    stem = Path(name).stem or "network"
+    for folder in (Path.cwd(), Path(tempfile.gettempdir())):
+        try:
+            fd, spare = tempfile.mkstemp(dir=folder, prefix=f"{stem}-", suffix=".json")
+            os.close(fd)
+            return net.save(spare)
+        except OSError:
+            continue
+    return None
 
 
 def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
