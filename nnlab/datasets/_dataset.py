@@ -52,7 +52,8 @@ def check_scale(name: str, X: Array) -> None:
     warnings.warn(
         f"the training inputs of dataset {name!r} range from {lo:g} to {hi:g}: sigmoid neurons "
         "saturate on inputs far outside [0, 1] and then barely learn (raw 0-255 pixels train "
-        f"to little better than chance). Scale them to [0, 1] first, e.g. {fix}.",
+        f"far worse than scaled ones, often no better than chance). Scale them to [0, 1] first, "
+        f"e.g. {fix}.",
         InputScaleWarning,
         stacklevel=_caller_stacklevel(),
     )
