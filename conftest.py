@@ -2,8 +2,9 @@
 
 Each notebook runs under nbval in a fresh kernel (see notebooks/README.md). The kernels
 get ``NNLAB_STABLE_OUTPUT=1``, so the live view and text progress leave timings out of
-their output; the variable is set only while nbval sets up a notebook's cell (the first
-one starts the kernel), so every other test sees the environment unchanged.
+their output, and one BLAS thread each. The variables are set only while nbval sets up
+a notebook's cell (the first one starts the kernel), so every other test sees the
+environment unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
-KERNEL_ENV = {"NNLAB_STABLE_OUTPUT": "1"}
+KERNEL_ENV = {
+    "NNLAB_STABLE_OUTPUT": "1",
+    # The notebooks multiply small matrices: a second BLAS thread gains little on them and,
+    # on a busy two-core machine, spins against the other kernels and test processes.
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 
 
 @pytest.hookimpl(hookwrapper=True)
