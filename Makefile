@@ -24,18 +24,19 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(VENV)/.lab-installed
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/
 
-## Lint, then run the whole suite (unit, server, browser and notebook tests).
+## Lint and type-check, then run the whole suite (unit, server, browser and notebook tests).
 test: $(VENV)/.test-installed
-	$(BIN)/ruff check nnlab tests benchmarks notebooks
-	$(BIN)/ruff format --check nnlab tests benchmarks notebooks
+	$(BIN)/ruff check nnlab tests benchmarks notebooks conftest.py
+	$(BIN)/ruff format --check nnlab tests benchmarks notebooks conftest.py
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed
-	$(BIN)/ruff check nnlab tests benchmarks notebooks
+	$(BIN)/ruff check nnlab tests benchmarks notebooks conftest.py
 
 format: $(VENV)/.test-installed
-	$(BIN)/ruff format nnlab tests benchmarks notebooks
-	$(BIN)/ruff check --fix nnlab tests benchmarks notebooks
+	$(BIN)/ruff format nnlab tests benchmarks notebooks conftest.py
+	$(BIN)/ruff check --fix nnlab tests benchmarks notebooks conftest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

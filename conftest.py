@@ -1,10 +1,10 @@
-"""pytest configuration for the whole repository: the tutorial notebooks' kernels.
+"""pytest configuration for the whole suite (tests/ and the notebooks under nbval).
 
-Each notebook runs under nbval in a fresh kernel (see notebooks/README.md). The kernels
-get ``NNLAB_STABLE_OUTPUT=1``, so the live view and text progress leave timings out of
-their output, and one BLAS thread each. The variables are set only while nbval sets up
-a notebook's cell (the first one starts the kernel), so every other test sees the
-environment unchanged.
+Each notebook runs under nbval in a fresh kernel (see notebooks/README.md), its cells
+together and in order. The kernels get ``NNLAB_STABLE_OUTPUT=1``, so the live view and
+text progress leave timings out of their output, and one BLAS thread each. The
+variables are set only while nbval sets up a notebook's cell (the first one starts the
+kernel), so every other test sees the environment unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +22,29 @@ KERNEL_ENV = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each notebook's cells together and in order, whatever order the rest runs in.
+
+    A notebook is one story told cell by cell in one kernel; a plugin that shuffles tests
+    (``pytest -p randomly``, as CI's second pass runs) may move notebooks, never their cells.
+    """
+    cells: dict[object, list[pytest.Item]] = {}
+    for item in items:
+        if hasattr(item, "cell_num"):
+            cells.setdefault(item.parent, []).append(item)
+    if not cells:
+        return
+    ordered: list[pytest.Item] = []
+    for item in items:
+        notebook = cells.get(item.parent) if hasattr(item, "cell_num") else None
+        if notebook is None:
+            ordered.append(item)
+        elif item is notebook[0]:
+            ordered.extend(sorted(notebook, key=lambda cell: cell.cell_num))  # type: ignore[attr-defined]
+    items[:] = ordered
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,9 +1,11 @@
-"""Seconds per SGD epoch: nnlab against the book's per-example loop and scikit-learn.
+"""Seconds per SGD epoch: nnlab against the book's per-example loop and scikit-learn,
+and what train()'s per-epoch monitoring costs on top of the SGD pass.
 
 Run by hand (needs the ``bench`` extra: ``pip install -e ".[bench]"``)::
 
-    python benchmarks/bench_epoch.py            # MNIST-shaped data and the digits
+    python benchmarks/bench_epoch.py            # MNIST-shaped data, the digits, monitoring
     python benchmarks/bench_epoch.py --repeats 5
+    python benchmarks/bench_epoch.py --only monitoring --clock wall
 
 Every implementation trains the same network (sizes [784, 30, 10] on 50,000 x 784
 MNIST-shaped random data made here, [64, 30, 10] on the digits; mini-batch 10, learning
@@ -12,6 +14,17 @@ thread, and the script prints medians and ratios measured in this one process, s
 busy machine slows every contender alike. The OpenBLAS kernel in use is printed: this
 machine type may force an older one with OPENBLAS_CORETYPE (run once with
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`` to see the current one).
+
+Times are CPU seconds of the calling thread by default (``--clock cpu``): with BLAS on
+one thread every contender computes in that thread, and on a shared machine CPU time is
+far steadier than wall time, which counts the moments other processes hold the core.
+(Work done in other threads is not counted: compare with ``--clock wall``.)
+
+The monitoring section times, on the MNIST-shaped data, the bare SGD pass
+(``MiniBatchSGD.epoch``), a default ``train()`` epoch (running training cost and
+accuracy plus the test set) and a ``training_cost="full"`` epoch (plus a pass over the
+50,000 training rows), each epoch from ``on_epoch_start`` to ``on_epoch_end``; it prints
+the median over rounds of each one's ratio to the bare pass of the same round.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
@@ -31,6 +45,7 @@ from nnlab._sgd import MiniBatchSGD
 from nnlab.network import one_hot
 
 ETA, M = 3.0, 10
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.thread_time, "wall": time.perf_counter}
 
 
 def book_sigmoid(z: np.ndarray) -> np.ndarray:
@@ -121,7 +136,9 @@ def make_mnist_shaped(n: int = 50_000, seed: int = 0) -> nnlab.Dataset:
     return nnlab.datasets.from_arrays(X, y, test=10_000, seed=None, name="mnist-shaped")
 
 
-def contenders(data: nnlab.Dataset, sizes: list[int]) -> dict[str, Callable[[np.ndarray], float]]:
+def contenders(
+    data: nnlab.Dataset, sizes: list[int], clock: Callable[[], float]
+) -> dict[str, Callable[[np.ndarray], float]]:
     X, y = data.train
     Y = one_hot(y, sizes[-1])
     X32 = X.astype(np.float32)
@@ -133,9 +150,9 @@ def contenders(data: nnlab.Dataset, sizes: list[int]) -> dict[str, Callable[[np.
         return net
 
     def timed(fn: Callable[[], object]) -> float:
-        start = time.perf_counter()
+        start = clock()
         fn()
-        return time.perf_counter() - start
+        return clock() - start
 
     def nnlab_bare(order: np.ndarray) -> float:
         engine = MiniBatchSGD(fresh(), X, Y, M)
@@ -152,7 +169,7 @@ def contenders(data: nnlab.Dataset, sizes: list[int]) -> dict[str, Callable[[np.
         return timed(lambda: engine.epoch(order, ETA))
 
     def nnlab_train_call(order: np.ndarray) -> float:
-        # the whole train() epoch: SGD pass plus training cost and test accuracy
+        # the whole train() call: setup, SGD pass, running training cost, test accuracy
         net = fresh()
         return timed(lambda: nnlab.train(net, data, epochs=1, seed=0, progress=False))
 
@@ -202,8 +219,8 @@ def contenders(data: nnlab.Dataset, sizes: list[int]) -> dict[str, Callable[[np.
     return runners
 
 
-def bench(name: str, data: nnlab.Dataset, sizes: list[int], repeats: int) -> None:
-    runners = contenders(data, sizes)
+def bench(name: str, data: nnlab.Dataset, sizes: list[int], repeats: int, clock: Callable[[], float]) -> None:
+    runners = contenders(data, sizes, clock)
     times: dict[str, list[float]] = {k: [] for k in runners}
     rng = np.random.default_rng(1)
     for _ in range(repeats):
@@ -227,22 +244,104 @@ def bench(name: str, data: nnlab.Dataset, sizes: list[int], repeats: int) -> Non
     print(f"-> observer machinery with no observers: {overhead:+.2f}% of an epoch")
 
 
+class EpochClock:
+    """Observer: seconds from ``on_epoch_start`` to ``on_epoch_end`` of each epoch."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_start(self, job: Any, epoch: int) -> None:
+        self._start = self.clock()
+
+    def on_epoch_end(self, job: Any, record: Any) -> None:
+        self.seconds.append(self.clock() - self._start)
+
+
+def bench_monitoring(data: nnlab.Dataset, sizes: list[int], rounds: int, clock: Callable[[], float]) -> None:
+    """The bare SGD pass against train() epochs with running and with full monitoring."""
+    X, y = data.train
+    Y = one_hot(y, sizes[-1])
+
+    def bare(seed: int) -> float:
+        engine = MiniBatchSGD(nnlab.Network(sizes, seed=0), X, Y, M)
+        order = np.random.default_rng(seed).permutation(X.shape[0])
+        start = clock()
+        engine.epoch(order, ETA)
+        return clock() - start
+
+    def train_epoch(training_cost: str) -> Callable[[int], float]:
+        def run(seed: int) -> float:
+            timer = EpochClock(clock)
+            nnlab.train(
+                nnlab.Network(sizes, seed=0),
+                data,
+                epochs=1,
+                mini_batch_size=M,
+                learning_rate=ETA,
+                seed=seed,
+                training_cost=training_cost,  # type: ignore[arg-type]
+                observers=[timer],
+                progress=False,
+            )
+            return timer.seconds[0]
+
+        return run
+
+    runners = {
+        "bare SGD pass (MiniBatchSGD.epoch)": bare,
+        'train() epoch, training_cost="running" (default)': train_epoch("running"),
+        'train() epoch, training_cost="full"': train_epoch("full"),
+    }
+    labels = list(runners)
+    times: dict[str, list[float]] = {k: [] for k in labels}
+    ratios: dict[str, list[float]] = {k: [] for k in labels}
+    for r in range(rounds):
+        shift = r % len(labels)  # rotate who goes first: no contender always follows another
+        for label in labels[shift:] + labels[:shift]:
+            times[label].append(runners[label](r))
+        for label in labels:
+            ratios[label].append(times[label][-1] / times[labels[0]][-1])
+    n_eval = data.test[0].shape[0]
+    print(
+        f"\nmonitoring: sizes {sizes}, {X.shape[0]:,} training rows, {n_eval:,} test rows, "
+        f"mini-batch {M}, {rounds} interleaved rounds"
+    )
+    print(f"{'epoch':52s} {'s/epoch':>9s} {'x bare':>8s}")
+    for label in labels:
+        print(f"{label:52s} {statistics.median(times[label]):9.4f} {statistics.median(ratios[label]):8.3f}")
+    spread = {k: (min(v), max(v)) for k, v in ratios.items()}
+    default = labels[1]
+    print(
+        f"-> default train() epoch: {statistics.median(ratios[default]):.3f}x the bare pass "
+        f"(rounds {spread[default][0]:.3f}-{spread[default][1]:.3f}); "
+        f'"full": {statistics.median(ratios[labels[2]]):.3f}x'
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=["mnist", "digits"], default=None)
+    parser.add_argument("--rounds", type=int, default=15, help="rounds of the monitoring section")
+    parser.add_argument("--only", choices=["mnist", "digits", "monitoring"], default=None)
+    parser.add_argument("--clock", choices=list(CLOCKS), default="cpu")
     args = parser.parse_args()
+    clock = CLOCKS[args.clock]
     with threadpool_limits(1):
         blas = [
             f"{i['internal_api']} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
         ]
-        print(f"numpy {np.__version__}; BLAS pinned to 1 thread: {', '.join(blas)}")
-        if args.only in (None, "mnist"):
-            bench("MNIST-shaped", make_mnist_shaped(), [784, 30, 10], args.repeats)
+        print(f"numpy {np.__version__}; BLAS pinned to 1 thread: {', '.join(blas)}; clock: {args.clock}")
+        mnist_shaped = make_mnist_shaped() if args.only in (None, "mnist", "monitoring") else None
+        if mnist_shaped is not None and args.only in (None, "mnist"):
+            bench("MNIST-shaped", mnist_shaped, [784, 30, 10], args.repeats, clock)
         if args.only in (None, "digits"):
-            bench("digits", nnlab.datasets.digits(), [64, 30, 10], max(args.repeats, 5))
+            bench("digits", nnlab.datasets.digits(), [64, 30, 10], max(args.repeats, 5), clock)
+        if mnist_shaped is not None and args.only in (None, "monitoring"):
+            bench_monitoring(mnist_shaped, [784, 30, 10], args.rounds, clock)
 
 
 if __name__ == "__main__":

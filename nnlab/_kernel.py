@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Any
 
 __all__ = ["ProgressWarning", "in_kernel", "warn_once"]
 
@@ -30,3 +31,17 @@ def in_kernel() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     return getattr(shell, "kernel", None) is not None
+
+
+def display(obj: Any, **options: Any) -> Any:
+    """IPython's ``display`` (untyped upstream), for the modules that show things in a cell."""
+    from IPython.display import display as show
+
+    return show(obj, **options)  # type: ignore[no-untyped-call]
+
+
+def update_display(obj: Any, *, display_id: str, **options: Any) -> None:
+    """IPython's ``update_display``: replace what ``display(..., display_id=...)`` showed."""
+    from IPython.display import update_display as update
+
+    update(obj, display_id=display_id, **options)  # type: ignore[no-untyped-call]

@@ -106,6 +106,13 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--save", metavar="PATH", help="write the trained network to this JSON file (default: not saved)"
     )
+    p.add_argument(
+        "--training-cost",
+        default="running",
+        choices=["running", "full"],
+        help="running: measured on the epoch's mini-batches as the weights changed; "
+        "full: a pass over the training set after each epoch, slower (default: %(default)s)",
+    )
     p.set_defaults(run=_run_train)
 
 
@@ -171,6 +178,7 @@ def _run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             evaluate_on=None if args.evaluate_on == "none" else args.evaluate_on,
             early_stopping=args.early_stopping,
+            training_cost=args.training_cost,
             progress="text",
         )
     except KeyboardInterrupt:

@@ -45,7 +45,8 @@ class QuadraticCost(Cost):
     @staticmethod
     def fn(a: Array, y: Array) -> Array:
         diff = a - y
-        return 0.5 * np.einsum("ij,ij->i", diff, diff)
+        cost: Array = 0.5 * np.einsum("ij,ij->i", diff, diff)
+        return cost
 
     @staticmethod
     def delta(z: Array, a: Array, y: Array) -> Array:
@@ -69,7 +70,8 @@ class CrossEntropyCost(Cost):
         # ulp inside (0, 1) keeps a saturated output's cost large but finite and summable.
         eps = np.finfo(a.dtype).eps if np.issubdtype(a.dtype, np.floating) else 1e-16
         a = np.clip(a, eps, 1.0 - eps)
-        return -np.sum(y * np.log(a) + (1.0 - y) * np.log1p(-a), axis=-1)
+        cost: Array = -np.sum(y * np.log(a) + (1.0 - y) * np.log1p(-a), axis=-1)
+        return cost
 
     @staticmethod
     def delta(z: Array, a: Array, y: Array) -> Array:

@@ -129,10 +129,15 @@ class TrainingUpdate:
 class EpochRecord:
     """One row of a run's history: the wire update plus what the epoch measured.
 
-    ``training_cost`` is the cost over the whole training set after the epoch (with the
-    L2 term), as the book's ``monitor_training_cost``; ``evaluation_cost`` is the cost
-    on the data the accuracy was measured on; the ``validation_*`` fields are present
-    when the data set has a validation split.
+    ``training_cost`` (mean cost per example plus the L2 term) and ``training_accuracy``
+    are, by default (``train(..., training_cost="running")``), what the epoch's own
+    mini-batches met: each example scored in its mini-batch's forward pass, with the
+    weights before that mini-batch's update. With ``training_cost="full"`` they come from
+    a pass over the whole training set after the epoch, as the book's
+    ``monitor_training_cost``. While the network improves, the running cost is the
+    higher of the two. ``evaluation_cost`` is the cost on the data the accuracy was
+    measured on; the ``validation_*`` fields are present when the data set has a
+    validation split.
     """
 
     update: TrainingUpdate
@@ -141,6 +146,7 @@ class EpochRecord:
     validation_cost: float | None
     validation_accuracy: float | None
     learning_rate: float
+    training_accuracy: float | None = None
 
     @property
     def epoch(self) -> int:
@@ -172,6 +178,7 @@ class EpochRecord:
         return {
             **self.update.to_dict(),
             "training_cost": self.training_cost,
+            "training_accuracy": self.training_accuracy,
             "evaluation_cost": self.evaluation_cost,
             "validation_cost": self.validation_cost,
             "validation_accuracy": self.validation_accuracy,

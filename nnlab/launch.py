@@ -34,6 +34,7 @@ def train(
     early_stopping: int | None = None,
     lr_schedule: HalveOnPlateau | str | None = None,
     restore_best: bool = False,
+    training_cost: Literal["running", "full"] = "running",
     observers: Iterable[Any] = (),
     progress: Any = "auto",
     background: bool = False,
@@ -45,7 +46,14 @@ def train(
     ``np.random.default_rng(seed)``, updates the weights once per mini-batch of
     ``mini_batch_size`` examples (``w <- (1 - learning_rate lmbda / n) w -
     learning_rate / m * gradient``, the book's L2-regularised rule), then measures the
-    training cost and the accuracy on ``evaluate_on`` ("test", "validation" or None).
+    accuracy on ``evaluate_on`` ("test", "validation" or None).
+    ``training_cost="running"`` (the default) reports the training cost and accuracy
+    the epoch's mini-batches met on their way, at almost no extra cost: each example is
+    scored with the weights before its mini-batch's update, so while the network
+    improves the cost reads higher, and the accuracy lower, than the book's
+    ``monitor_training_cost``. ``training_cost="full"`` gives the book's value, a pass
+    over the training set with the weights after the epoch (on MNIST-sized data, about
+    40% of an SGD pass more per epoch).
     ``early_stopping=n`` stops after ``n`` epochs without a better validation accuracy;
     ``lr_schedule="halve_on_plateau"`` halves the learning rate on such plateaus;
     ``restore_best=True`` leaves the network with the weights of its best validation
@@ -73,6 +81,7 @@ def train(
         early_stopping=early_stopping,
         lr_schedule=lr_schedule,
         restore_best=restore_best,
+        training_cost=training_cost,
     )
     view = make_progress(progress)
     job = TrainingJob(net, dataset, params, observers=[*([view] if view else []), *observers])

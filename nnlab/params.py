@@ -13,7 +13,7 @@ import math
 import secrets
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
@@ -55,10 +55,12 @@ class NetworkShape(Protocol):
 class DataShape(Protocol):
     """What :func:`check_params` reads of a data set (a :class:`~nnlab.Dataset`)."""
 
-    name: str
-    train: tuple[Array, Array]
-    validation: tuple[Array, Array] | None
-
+    @property
+    def name(self) -> str: ...
+    @property
+    def train(self) -> tuple[Array, Array]: ...
+    @property
+    def validation(self) -> tuple[Array, Array] | None: ...
     @property
     def n_features(self) -> int: ...
     @property
@@ -187,6 +189,7 @@ class TrainingParams:
     early_stopping: int | None
     lr_schedule: HalveOnPlateau | None
     restore_best: bool = False
+    training_cost: TrainingCost = "running"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters."""
@@ -218,6 +221,7 @@ def check_params(
     early_stopping: Any = None,
     lr_schedule: Any = None,
     restore_best: Any = False,
+    training_cost: Any = "running",
 ) -> TrainingParams:
     """Validate the parameters of a run against its network (an :class:`~nnlab.Network`)
     and data.
@@ -253,6 +257,12 @@ def check_params(
     lr_schedule = _check_schedule(lr_schedule)
     if not isinstance(restore_best, bool):
         raise ParameterError("restore_best", f"restore_best must be True or False, got {restore_best!r}")
+    if training_cost not in ("running", "full") or not isinstance(training_cost, str):
+        raise ParameterError(
+            "training_cost",
+            f"training_cost must be 'running' (measured on the epoch's mini-batches) or 'full' "
+            f"(a pass over the training set after each epoch), got {training_cost!r}",
+        )
     if (early_stopping or lr_schedule or restore_best) and data.validation is None:
         field = "early_stopping" if early_stopping else "lr_schedule" if lr_schedule else "restore_best"
         raise ParameterError(
@@ -271,4 +281,5 @@ def check_params(
         early_stopping=early_stopping,
         lr_schedule=lr_schedule,
         restore_best=restore_best,
+        training_cost=cast("TrainingCost", training_cost),
     )

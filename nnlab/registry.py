@@ -13,20 +13,38 @@ by the few attributes of :class:`Job`.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from nnlab.events import EpochRecord, TrainingStatus, TrainingUpdate
     from nnlab.network import Network
 
 __all__ = ["Job", "NetworkBusyError", "Registry", "registry"]
 
 
 class Job(Protocol):
-    """What the registry needs of a training job (:class:`nnlab.training.TrainingJob`)."""
+    """A training job as the registry and its readers (the REST API, the mirror) see it:
+    :class:`nnlab.training.TrainingJob` is one."""
 
-    job_id: str
-    network_id: str
-    network: Network
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def network_id(self) -> str: ...
+    @property
+    def network(self) -> Network: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def history(self) -> Sequence[EpochRecord]: ...
+    @property
+    def latest(self) -> TrainingUpdate | None: ...
+    def status_record(self) -> TrainingStatus: ...
+    def to_dict(self, *, history: bool = True) -> dict[str, Any]: ...
+    def cancel(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 class NetworkBusyError(RuntimeError):

@@ -131,6 +131,11 @@ class TrainingJob:
         values = [r.accuracy for r in self.history if r.accuracy is not None]
         return max(values) if values else None
 
+    @property
+    def observers(self) -> tuple[Any, ...]:
+        """The observers of this run (its progress view among them), not the process's."""
+        return tuple(self._observers)
+
     def summary(self) -> str:
         """``epoch 3/10 · accuracy 0.9100 · running``."""
         latest = self.latest
@@ -179,7 +184,8 @@ class TrainingJob:
     # --------------------------------------------------------------- control
     def cancel(self) -> None:
         """Stop at the next mini-batch (from any thread). The network keeps the weights of
-        the last finished epoch and the history so far is kept."""
+        the last finished epoch and the history so far is kept. A job cancelled before it
+        runs never starts."""
         self._stop.set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -209,11 +215,11 @@ class TrainingJob:
     def _run_claimed(self) -> None:
         notifier = Notifier(self._observers, self._registry.observers)
         self._run_start = time.perf_counter()
+        if self._stop.is_set():  # cancelled before it began (e.g. while queued): it never starts
+            self._finish("cancelled", reason="cancelled")
+            self._end(notifier)
+            return
         try:
-            if self._stop.is_set():  # cancelled while queued: it never starts
-                self._finish("cancelled", reason="cancelled")
-                self._end(notifier)
-                return
             self.started_at = _now()
             self.status = "running"
             notifier.notify("on_run_start", self)
@@ -260,7 +266,13 @@ class TrainingJob:
         """Nielsen's ``SGD``: shuffle, one update per mini-batch, measure, decide to go on."""
         net, data, params = self.network, self.data, self.params
         X, y = data.train
-        engine = MiniBatchSGD(net, X, one_hot(y, net.n_outputs, net.dtype), params.mini_batch_size)
+        engine = MiniBatchSGD(
+            net,
+            X,
+            one_hot(y, net.n_outputs, net.dtype),
+            params.mini_batch_size,
+            monitor=params.training_cost == "running",
+        )
         evaluation = data.split(params.evaluate_on) if params.evaluate_on else None
         rng = np.random.default_rng(params.seed)
         # the weights at the last epoch boundary: a cancelled or diverged epoch is undone
@@ -283,7 +295,7 @@ class TrainingJob:
                 self._restore_last_epoch()
                 self._finish("cancelled", reason="cancelled")
                 break
-            record = self._measure(epoch, evaluation, epoch_start)
+            record = self._measure(epoch, evaluation, epoch_start, engine)
             if record is None:
                 self._restore_last_epoch()
                 self._finish("failed", error=self._divergence_message(epoch), reason="diverged")
@@ -312,15 +324,23 @@ class TrainingJob:
         return report
 
     def _measure(
-        self, epoch: int, evaluation: tuple[Array, Array] | None, start: float
+        self, epoch: int, evaluation: tuple[Array, Array] | None, start: float, engine: MiniBatchSGD
     ) -> EpochRecord | None:
-        """Costs and accuracies after an epoch; ``None`` if the network diverged."""
+        """Costs and accuracies after an epoch; ``None`` if the network diverged.
+
+        The training cost and accuracy are the engine's running ones (measured during the
+        epoch) unless ``training_cost="full"`` asks for a pass over the training set.
+        """
         net, params, data = self.network, self.params, self.data
         weights_finite = all(np.isfinite(w).all() for w in (*net.weights, *net.biases))
         if not weights_finite:
             return None
-        X, y = data.train
-        training_cost = net.score(_as(X, net), y, params.lmbda)[1]
+        if engine.running_cost is not None and engine.running_accuracy is not None:
+            training_cost, training_accuracy = engine.running_cost, engine.running_accuracy
+        else:
+            X, y = data.train
+            train_correct, training_cost = net.score(_as(X, net), y, params.lmbda)
+            training_accuracy = train_correct / X.shape[0]
         if not math.isfinite(training_cost):
             return None
         correct = total = None
@@ -347,6 +367,7 @@ class TrainingJob:
         return EpochRecord(
             update=update,
             training_cost=training_cost,
+            training_accuracy=training_accuracy,
             evaluation_cost=evaluation_cost,
             validation_cost=validation_cost,
             validation_accuracy=validation_accuracy,

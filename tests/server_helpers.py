@@ -150,7 +150,8 @@ class Recorder:
 
     def wait_finished(self, job_id: str, timeout: float = 10.0) -> None:
         """Wait for the job's final training_status (the lock is re-entrant)."""
-        self.wait_for(lambda: any(s != "running" for s in self.statuses(job_id)), timeout)
+        ended = ("completed", "failed", "cancelled")
+        self.wait_for(lambda: any(s in ended for s in self.statuses(job_id)), timeout)
 
     def close(self) -> None:
         self.client.disconnect()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 
@@ -45,6 +48,14 @@ def test_backprop_matches_finite_differences(cost: str, sizes: list[int]) -> Non
             assert rel < 1e-6, f"relative error {rel:.2e} for a parameter of shape {p.shape}"
 
 
+class _Reference(NamedTuple):
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    cost_sum: float  # unregularised, each example scored before its mini-batch's update
+    correct: int  # examples whose output, in that same forward pass, peaks at the label
+    examples: int
+
+
 def _reference_epoch(
     net: nnlab.Network,
     X: np.ndarray,
@@ -53,12 +64,14 @@ def _reference_epoch(
     m: int,
     eta: float,
     lmbda: float,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The book's network2.py SGD epoch: column vectors, one example at a time."""
+) -> _Reference:
+    """The book's network2.py SGD epoch: column vectors, one example at a time, over the
+    mini-batches of ``order``; it also scores each example as its forward pass found it."""
     weights = [w.copy() for w in net.weights]
     biases = [b.reshape(-1, 1).copy() for b in net.biases]
     n = X.shape[0]
-    for k in range(0, n, m):
+    cost_sum, correct = 0.0, 0
+    for k in range(0, len(order), m):
         batch = order[k : k + m]
         nabla_b = [np.zeros(b.shape) for b in biases]
         nabla_w = [np.zeros(w.shape) for w in weights]
@@ -70,6 +83,12 @@ def _reference_epoch(
                 zs.append(z)
                 activation = _book_sigmoid(z)
                 activations.append(activation)
+            a = activations[-1]
+            if net.cost is CrossEntropyCost:
+                cost_sum -= float(np.sum(y * np.log(a) + (1 - y) * np.log(1 - a)))
+            else:
+                cost_sum += 0.5 * float(np.sum((a - y) ** 2))
+            correct += int(np.argmax(a) == np.argmax(y))
             if net.cost is CrossEntropyCost:
                 delta = activations[-1] - y
             else:
@@ -88,18 +107,18 @@ def _reference_epoch(
             nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_w)]
         weights = [(1 - eta * (lmbda / n)) * w - (eta / len(batch)) * nw for w, nw in zip(weights, nabla_w)]
         biases = [b - (eta / len(batch)) * nb for b, nb in zip(biases, nabla_b)]
-    return weights, [b.ravel() for b in biases]
+    return _Reference(weights, [b.ravel() for b in biases], cost_sum, correct, len(order))
 
 
-@pytest.mark.parametrize(
-    ("cost", "sizes", "m", "lmbda"),
-    [
-        ("cross_entropy", [64, 30, 10], 10, 0.0),
-        ("quadratic", [64, 30, 10], 10, 0.0),
-        ("cross_entropy", [64, 20, 15, 10], 7, 5.0),  # 1,297 rows: a tail batch of 2
-        ("quadratic", [64, 16, 10], 1, 0.5),
-    ],
-)
+EPOCH_CASES = [
+    ("cross_entropy", [64, 30, 10], 10, 0.0),
+    ("quadratic", [64, 30, 10], 10, 0.0),
+    ("cross_entropy", [64, 20, 15, 10], 7, 5.0),  # 1,297 rows: a tail batch of 2
+    ("quadratic", [64, 16, 10], 1, 0.5),
+]
+
+
+@pytest.mark.parametrize(("cost", "sizes", "m", "lmbda"), EPOCH_CASES)
 def test_matrix_form_epoch_matches_per_example_reference(
     digits: nnlab.Dataset, cost: str, sizes: list[int], m: int, lmbda: float
 ) -> None:
@@ -107,10 +126,68 @@ def test_matrix_form_epoch_matches_per_example_reference(
     Y = one_hot(y, 10)
     net = nnlab.Network(sizes, cost=cost, seed=7)
     order = np.random.default_rng(11).permutation(X.shape[0])
-    expected_w, expected_b = _reference_epoch(net, X, Y, order, m, 3.0, lmbda)
+    expected = _reference_epoch(net, X, Y, order, m, 3.0, lmbda)
     MiniBatchSGD(net, X, Y, m).epoch(order, 3.0, lmbda)
-    for got, want in zip([*net.weights, *net.biases], [*expected_w, *expected_b]):
+    for got, want in zip([*net.weights, *net.biases], [*expected.weights, *expected.biases]):
         assert np.max(np.abs(got - want)) < 1e-10
+
+
+@pytest.mark.parametrize(("cost", "sizes", "m", "lmbda"), EPOCH_CASES)
+def test_running_cost_and_accuracy_match_the_per_example_reference(
+    digits: nnlab.Dataset, cost: str, sizes: list[int], m: int, lmbda: float
+) -> None:
+    """Each example counts as its own mini-batch's forward pass scored it, before the update;
+    the L2 term uses the weights at the end of the epoch."""
+    X, y = digits.train
+    Y = one_hot(y, 10)
+    net = nnlab.Network(sizes, cost=cost, seed=7)
+    order = np.random.default_rng(11).permutation(X.shape[0])
+    expected = _reference_epoch(net, X, Y, order, m, 3.0, lmbda)
+    engine = MiniBatchSGD(net, X, Y, m, monitor=True)
+    engine.epoch(order, 3.0, lmbda)
+    n = X.shape[0]
+    l2 = 0.5 * (lmbda / n) * sum(float(np.sum(w**2)) for w in expected.weights)
+    assert engine.running_cost == pytest.approx(expected.cost_sum / n + l2, rel=1e-10)
+    assert engine.running_accuracy == expected.correct / n
+    # monitoring changes nothing in the training itself
+    for got, want in zip([*net.weights, *net.biases], [*expected.weights, *expected.biases]):
+        assert np.max(np.abs(got - want)) < 1e-10
+
+
+class _OwnQuadratic(QuadraticCost):
+    """A cost the engine does not know: it takes the generic path (cost.delta, cost.fn)."""
+
+    name = "own_quadratic"
+
+
+def test_running_cost_of_a_cost_the_engine_does_not_know(digits: nnlab.Dataset) -> None:
+    X, y = digits.train
+    Y = one_hot(y, 10)
+    net = nnlab.Network([64, 30, 10], cost=_OwnQuadratic, seed=5)
+    order = np.random.default_rng(3).permutation(X.shape[0])
+    expected = _reference_epoch(net, X, Y, order, 10, 3.0, 0.0)
+    engine = MiniBatchSGD(net, X, Y, 10, monitor=True)
+    engine.epoch(order, 3.0)
+    assert engine.running_cost == pytest.approx(expected.cost_sum / X.shape[0], rel=1e-10)
+    assert engine.running_accuracy == expected.correct / X.shape[0]
+
+
+def test_a_stopped_epochs_running_scores_cover_the_mini_batches_done(digits: nnlab.Dataset) -> None:
+    X, y = digits.train
+    Y = one_hot(y, 10)
+    net = nnlab.Network([64, 30, 10], seed=4)
+    order = np.random.default_rng(2).permutation(X.shape[0])
+    expected = _reference_epoch(net, X, Y, order[:70], 10, 3.0, 0.0)
+    stop = threading.Event()
+
+    def report(done: int) -> None:
+        if done == 7:
+            stop.set()
+
+    engine = MiniBatchSGD(net, X, Y, 10, monitor=True)
+    assert engine.epoch(order, 3.0, 0.0, stop, report, report_interval=0.0) == 7
+    assert engine.running_cost == pytest.approx(expected.cost_sum / 70, rel=1e-10)
+    assert engine.running_accuracy == expected.correct / 70
 
 
 def test_train_shuffles_with_the_documented_generator(digits: nnlab.Dataset) -> None:

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 import uuid
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -361,8 +362,8 @@ def test_training_update_rejects_what_the_wire_cannot_carry() -> None:
 def test_repr_tells_the_state(digits: nnlab.Dataset) -> None:
     job = nnlab.train(nnlab.Network([64, 30, 10], seed=0), digits, epochs=2, seed=0)
     assert (
-        repr(job)
-        == f"<TrainingJob {job.job_id[:8]} · epoch 2/2 · accuracy {job.history[-1].accuracy:.4f} · completed>"
+        repr(job) == f"<TrainingJob {job.job_id[:8]} · epoch 2/2 · "
+        f"accuracy {100 * job.history[-1].accuracy:.2f}% · completed>"
     )
 
 
@@ -421,7 +422,7 @@ def test_cancel_mid_epoch_restores_the_last_finished_epoch_bit_for_bit(digits: n
                 job.cancel()
 
     class SnapshotAfter(Observer):
-        weights: list[np.ndarray] = []
+        weights: ClassVar[list[np.ndarray]] = []
 
         def on_epoch_end(self, job: nnlab.TrainingJob, record: nnlab.EpochRecord) -> None:
             if record.epoch == k:
@@ -451,7 +452,7 @@ def test_ctrl_c_also_restores_the_last_finished_epoch_and_last_job_finds_the_run
                 raise KeyboardInterrupt
 
     class AfterEpoch1(Observer):
-        weights: list[np.ndarray] = []
+        weights: ClassVar[list[np.ndarray]] = []
 
         def on_epoch_end(self, job: nnlab.TrainingJob, record: nnlab.EpochRecord) -> None:
             AfterEpoch1.weights = _weights(job.network)
@@ -467,11 +468,13 @@ def test_ctrl_c_also_restores_the_last_finished_epoch_and_last_job_finds_the_run
             observers=[_SlowObserver(0.025), CtrlCInEpoch2(), AfterEpoch1()],
         )
     job = nnlab.last_job()  # `job = train(...)` never assigned it
-    assert job is not None and job.network is net
+    assert job is not None
+    assert job.network is net
     assert (job.status, job.stop_reason, len(job.history)) == ("cancelled", "interrupted", 1)
     for kept, expected in zip(_weights(net), AfterEpoch1.weights):
         assert np.array_equal(kept, expected)
-    assert job in nnlab.jobs() and net in nnlab.networks()
+    assert job in nnlab.jobs()
+    assert net in nnlab.networks()
 
 
 def test_restore_best_keeps_the_best_validation_epoch(digits: nnlab.Dataset) -> None:

@@ -15,7 +15,8 @@ Threading rules, in one place:
 
 Modules: :mod:`~nnlab.server.runner` (the background thread and :func:`serve`),
 :mod:`~nnlab.server.app` (the ASGI app), :mod:`~nnlab.server.api` (REST),
-:mod:`~nnlab.server.bodies` (input checks), :mod:`~nnlab.server.openapi`,
+:mod:`~nnlab.server.bodies` (input checks), :mod:`~nnlab.server.admission` (run slots
+and the queue of REST jobs), :mod:`~nnlab.server.auth` (the token), :mod:`~nnlab.server.openapi`,
 :mod:`~nnlab.server.mirror`, :mod:`~nnlab.server.pacing` and :mod:`~nnlab.server.fanout`
 (the Socket.IO mirror), :mod:`~nnlab.server.cli` (``nnlab serve``). Importing this package
 is cheap: socketio, starlette and uvicorn load on the first start.

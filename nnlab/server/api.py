@@ -1,8 +1,10 @@
 """The REST API: networks, training jobs and datasets as JSON (see ``server/README.md``).
 
 Handlers run on the server loop and never block it: building a network or a job (which may
-load a dataset) happens in a worker thread, and training runs in a thread of its own
-(``TrainingJob.start``). Every refusal is a 4xx JSON ``{"error": ..., "field": ...}``; an
+load a dataset) happens in a worker thread, and training runs in one of at most
+``max_running_jobs`` worker threads; further jobs wait, ``queued``, in a bounded FIFO
+(:mod:`nnlab.server.admission`). The networks held are bounded too
+(``max_total_parameters``). Every refusal is a 4xx JSON ``{"error": ..., "field": ...}``; an
 unexpected failure is a 500 JSON without a traceback (logged to the ``nnlab.server`` logger).
 """
 
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,10 +22,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnlab import datasets
-from nnlab.network import Network
-from nnlab.params import ParameterError, check_params
-from nnlab.registry import NetworkBusyError, Registry
+from nnlab.events import STATUSES
+from nnlab.network import Network, count_parameters
+from nnlab.params import ParameterError, check_params, positive_int
+from nnlab.registry import Job, NetworkBusyError, Registry
+from nnlab.server.admission import (
+    Admission,
+    AdmissionClosedError,
+    QueueFullError,
+    default_max_running_jobs,
+)
 from nnlab.server.bodies import (
+    DEFAULT_MAX_TOTAL_PARAMETERS,
     NETWORK_FIELDS,
     TRAIN_FIELDS,
     ApiError,
@@ -34,11 +45,12 @@ from nnlab.server.bodies import (
 from nnlab.server.openapi import openapi_document
 from nnlab.training import TrainingJob, resolve_data
 
-__all__ = ["JOB_STATUSES", "RestApi"]
+__all__ = ["RETRY_AFTER_SECONDS", "RestApi"]
 
 logger = logging.getLogger("nnlab.server")
 
-JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+#: What a 429 (full training queue) asks the client to wait before retrying.
+RETRY_AFTER_SECONDS = 10
 
 Endpoint = Callable[["RestApi", Request], Awaitable[Response]]
 
@@ -51,7 +63,7 @@ def _endpoint(method: Endpoint) -> Endpoint:
         try:
             return await method(self, request)
         except ApiError as exc:
-            return JSONResponse(exc.to_dict(), status_code=exc.status)
+            return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
         except Exception as exc:
             logger.exception("%s %s failed", request.method, request.url.path)
             return JSONResponse(
@@ -76,11 +88,27 @@ def _busy(network_id: str, job_id: str) -> ApiError:
 
 
 class RestApi:
-    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients."""
+    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients.
 
-    def __init__(self, registry: Registry, clients: Callable[[], int] = lambda: 0) -> None:
+    Jobs run through ``admission`` (by default one slot per CPU and 100 waiting jobs);
+    creating a network is refused once all networks together would exceed
+    ``max_total_parameters`` weights and biases.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        clients: Callable[[], int] = lambda: 0,
+        *,
+        admission: Admission | None = None,
+        max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
+    ) -> None:
         self.registry = registry
         self.clients = clients
+        self.admission = admission or Admission(registry, default_max_running_jobs())
+        self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
+        self._size_lock = threading.Lock()
+        self._reserved = 0  # parameters of networks being built right now
 
     def routes(self) -> list[Route]:
         """Starlette routes of every endpoint (the OpenAPI document lists the same)."""
@@ -109,7 +137,7 @@ class RestApi:
                 404, "network_id", f"no network with id {network_id!r}: GET /api/networks lists them"
             ) from None
 
-    def _job(self, request: Request) -> TrainingJob:
+    def _job(self, request: Request) -> Job:
         job_id = request.path_params["job_id"]
         try:
             return self.registry.job(job_id)
@@ -148,10 +176,34 @@ class RestApi:
     @_endpoint
     async def create_network(self, request: Request) -> Response:
         options = network_options(await read_object(request, NETWORK_FIELDS))
-        # Large networks take a moment to draw: keep the loop free.
-        net = await run_in_threadpool(lambda: Network(**options))
-        self.registry.add_network(net)
+        size = count_parameters(options["sizes"])
+        self._reserve(size)
+        try:
+            # Large networks take a moment to draw: keep the loop free.
+            net = await run_in_threadpool(lambda: Network(**options))
+            self.registry.add_network(net)
+        finally:
+            with self._size_lock:
+                self._reserved -= size
         return JSONResponse(self._network_json(net), status_code=201)
+
+    def _reserve(self, size: int) -> None:
+        """Count ``size`` parameters as held, or refuse if the total would pass the limit."""
+        with self._size_lock:
+            held = sum(net.n_parameters for net in self.registry.networks()) + self._reserved
+            if held + size > self.max_total_parameters:
+                raise ApiError(
+                    413,
+                    "sizes",
+                    f"this network's {size:,} weights and biases would bring the networks held by "
+                    f"this server to {held + size:,}, above its limit of "
+                    f"{self.max_total_parameters:,} (max_total_parameters): delete networks you "
+                    "no longer need (DELETE /api/networks/{network_id}), build a smaller one, or "
+                    "start the server with a larger max_total_parameters",
+                    limit=self.max_total_parameters,
+                    held=held,
+                )
+            self._reserved += size
 
     @_endpoint
     async def get_network(self, request: Request) -> Response:
@@ -181,9 +233,20 @@ class RestApi:
             raise _busy(net.network_id, active.job_id)
         job = await run_in_threadpool(self._make_job, net, options)
         try:
-            job.start()
+            self.admission.submit(job)
         except NetworkBusyError as exc:
             raise _busy(exc.network_id, exc.job_id) from None
+        except QueueFullError as exc:
+            raise ApiError(
+                429,
+                None,
+                f"{exc}: retry in {RETRY_AFTER_SECONDS} s (Retry-After), or cancel jobs you no "
+                "longer need (POST /api/jobs/{job_id}/cancel)",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                limit=exc.max_queued,
+            ) from None
+        except AdmissionClosedError as exc:
+            raise ApiError(503, None, f"{exc}: start it again, then retry") from None
         return JSONResponse(job.to_dict(), status_code=202)
 
     def _make_job(self, net: Network, options: dict[str, Any]) -> TrainingJob:
@@ -204,8 +267,8 @@ class RestApi:
     async def list_jobs(self, request: Request) -> Response:
         network_id = request.query_params.get("network_id")
         status = request.query_params.get("status")
-        if status is not None and status not in JOB_STATUSES:
-            raise ApiError(422, "status", f"status must be one of {list(JOB_STATUSES)}, got {status!r}")
+        if status is not None and status not in STATUSES:
+            raise ApiError(422, "status", f"status must be one of {list(STATUSES)}, got {status!r}")
         jobs = self.registry.jobs(network_id)
         if status is not None:
             jobs = [job for job in jobs if job.status == status]
@@ -223,8 +286,9 @@ class RestApi:
             raise ApiError(
                 409, "job_id", f"job {job.job_id} has already ended ({job.status}): nothing to cancel"
             )
-        job.cancel()
-        # It stops at its next mini-batch; wait a moment so the answer usually says so.
+        # A queued job ends at once; a running one stops at its next mini-batch: wait a
+        # moment so the answer usually says so.
+        await run_in_threadpool(self.admission.cancel, cast("TrainingJob", job))
         await run_in_threadpool(job.wait, 2.0)
         return JSONResponse(job.to_dict(history=False))
 

@@ -4,7 +4,9 @@
 the REST routes (:mod:`nnlab.server.api`), the test page and ``CORSMiddleware`` allowing every
 origin; python-socketio answers CORS for both of its transports itself (one layer each: two
 layers would send two ``Access-Control-Allow-Origin`` headers, which browsers refuse).
-Starlette's lifespan subscribes the server to the process's mirror and starts the fan-out.
+Starlette's lifespan subscribes the server to the process's mirror and starts the fan-out;
+when it ends, REST jobs still waiting or running are cancelled and their workers joined.
+With a token (:mod:`nnlab.server.auth`) the REST API and Socket.IO connections need it.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from nnlab.registry import Registry, registry
+from nnlab.events import STATUS_EVENT
+from nnlab.registry import Registry
+from nnlab.registry import registry as process_registry
+from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_max_running_jobs
 from nnlab.server.api import RestApi
+from nnlab.server.auth import TokenGuard, TokenMiddleware, require_token_on_connect
+from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
 from nnlab.server.fanout import Fanout
-from nnlab.server.mirror import Outbox, get_mirror
+from nnlab.server.mirror import Outbox, get_mirror, status_payload
 from nnlab.server.proxy import TEST_PAGE
 
 __all__ = ["PING_INTERVAL", "PING_TIMEOUT", "ServerApp", "create_app"]
@@ -48,6 +55,7 @@ class ServerApp:
     asgi: Any
     sio: socketio.AsyncServer
     fanout: Fanout
+    admission: Admission
 
     async def close_clients(self) -> None:
         """Close every Engine.IO connection at once (a held long-poll would delay a stop
@@ -77,16 +85,27 @@ def _answer_held_polls(sio: socketio.AsyncServer) -> None:
 
 
 def _page() -> bytes:
-    return resources.files("nnlab.server").joinpath("static", TEST_PAGE).read_bytes()
+    return resources.files("nnlab.server").joinpath("static").joinpath(TEST_PAGE).read_bytes()
 
 
 def create_app(
     *,
-    registry: Registry = registry,
+    registry: Registry | None = None,
     ping_interval: float = PING_INTERVAL,
     ping_timeout: float = PING_TIMEOUT,
+    token: str | None = None,
+    max_running_jobs: int | None = None,
+    max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
+    max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
 ) -> ServerApp:
-    """Build the app; it mirrors runs only while served (between lifespan start and end)."""
+    """Build the app; it mirrors runs only while served (between lifespan start and end).
+
+    ``token``: REST calls and Socket.IO connections must present it (``None``: open).
+    ``max_running_jobs`` (default ``$NNLAB_MAX_RUNNING_JOBS`` or the number of CPUs) REST
+    jobs train at once, ``max_queued_jobs`` more wait; the networks held total at most
+    ``max_total_parameters`` weights and biases.
+    """
+    guard = TokenGuard(token)
     sio = socketio.AsyncServer(
         async_mode="asgi",
         cors_allowed_origins="*",
@@ -99,21 +118,41 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
+    if registry is None:
+        registry = process_registry
     mirror = get_mirror(registry)
     outbox = Outbox()
     fanout = Fanout(sio, outbox, registry)
     sio.on("connect", fanout.on_connect)
     sio.on("disconnect", fanout.on_disconnect)
     _answer_held_polls(sio)
-    api = RestApi(registry, clients=lambda: fanout.clients)
+    require_token_on_connect(sio, guard)
+
+    def announce_queued(job: Any) -> None:
+        mirror.publish(STATUS_EVENT, job.job_id, status_payload(job))
+
+    admission = Admission(
+        registry,
+        default_max_running_jobs() if max_running_jobs is None else max_running_jobs,
+        max_queued_jobs,
+        on_queued=announce_queued,
+    )
+    api = RestApi(
+        registry,
+        clients=lambda: fanout.clients,
+        admission=admission,
+        max_total_parameters=max_total_parameters,
+    )
     page = _page()
 
     async def test_page(request: Request) -> Response:
         return Response(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
     async def index(request: Request) -> Response:
-        # Relative, so it also works behind a path prefix such as /proxy/8000/.
-        return RedirectResponse(TEST_PAGE, status_code=307)
+        # Relative, so it also works behind a path prefix such as /proxy/8000/; the query
+        # (the page's ?token=) goes along.
+        query = request.url.query
+        return RedirectResponse(f"{TEST_PAGE}?{query}" if query else TEST_PAGE, status_code=307)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -130,6 +169,7 @@ def create_app(
         try:
             yield
         finally:
+            await asyncio.to_thread(admission.close)
             await fanout.stop()
             mirror.unsubscribe(outbox)
 
@@ -140,10 +180,17 @@ def create_app(
             Route("/", index, methods=["GET"]),
         ],
         middleware=[
-            Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=["Retry-After"],  # so a cross-origin dashboard can read a 429's
+            ),
+            Middleware(TokenMiddleware, guard=guard),
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
     root = socketio.ASGIApp(sio, other_asgi_app=starlette_app, socketio_path="socket.io")
-    return ServerApp(asgi=root, sio=sio, fanout=fanout)
+    return ServerApp(asgi=root, sio=sio, fanout=fanout, admission=admission)

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab import datasets
 from nnlab.costs import get_cost
-from nnlab.network import check_sizes
+from nnlab.network import MAX_PARAMETERS, check_sizes
 from nnlab.params import ParameterError, check_seed
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
 __all__ = [
+    "DEFAULT_MAX_TOTAL_PARAMETERS",
     "MAX_BODY_BYTES",
     "NETWORK_FIELDS",
     "TRAIN_FIELDS",
@@ -33,6 +34,9 @@ __all__ = [
 
 #: Largest request body accepted (the API's bodies are a few hundred bytes).
 MAX_BODY_BYTES = 64 * 1024
+#: Weights and biases all networks held by a server may total by default (400 MB in
+#: float64): twice the largest single network.
+DEFAULT_MAX_TOTAL_PARAMETERS = 2 * MAX_PARAMETERS
 
 #: Fields of ``POST /api/networks``.
 NETWORK_FIELDS = ("sizes", "cost", "init", "seed", "dtype")
@@ -47,21 +51,32 @@ TRAIN_FIELDS = (
     "evaluate_on",
     "early_stopping",
     "lr_schedule",
+    "training_cost",
 )
 
 
 class ApiError(Exception):
-    """A request the API refuses: HTTP ``status``, the offending ``field`` and why.
+    """A request the API refuses: HTTP ``status``, the offending ``field`` and why
+    (``headers`` go on the response, e.g. ``Retry-After``; other keywords into the JSON).
 
     >>> ApiError(422, "epochs", "epochs must be a positive int").to_dict()
     {'error': 'epochs must be a positive int', 'field': 'epochs'}
     """
 
-    def __init__(self, status: int, field: str | None, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        field: str | None,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.field = field
         self.message = message
+        self.headers = headers
         self.extra = extra
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,8 @@ import signal
 import time
 from typing import Any
 
+from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS
+from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
 from nnlab.server.runner import DEFAULT_HOST, DEFAULT_PORT
 
 __all__ = ["add_serve_command"]
@@ -22,6 +24,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int such as 2, got {text!r}")
+    return value
+
+
 def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``nnlab serve --host --port`` (importing this module does not load the server stack)."""
     p = subparsers.add_parser(
@@ -34,7 +46,46 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.add_argument(
         "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
     )
+    p.add_argument(
+        "--token",
+        default=None,
+        help="REST calls and Socket.IO clients must present this token (default: none on "
+        "loopback; on any other --host one is generated and printed)",
+    )
+    p.add_argument(
+        "--max-running-jobs",
+        type=_positive,
+        default=None,
+        help="REST-started runs that train at once (default $NNLAB_MAX_RUNNING_JOBS or the number of CPUs)",
+    )
+    p.add_argument(
+        "--max-queued-jobs",
+        type=_positive,
+        default=DEFAULT_MAX_QUEUED_JOBS,
+        help=f"runs that may wait for a slot; more get 429 (default {DEFAULT_MAX_QUEUED_JOBS})",
+    )
+    p.add_argument(
+        "--max-total-parameters",
+        type=_positive,
+        default=DEFAULT_MAX_TOTAL_PARAMETERS,
+        help=f"weights and biases all networks held may total (default {DEFAULT_MAX_TOTAL_PARAMETERS:,})",
+    )
     p.set_defaults(run=_run_serve)
+
+
+def _serve_token(host: str, token: str | None) -> str | None:
+    """The token to serve with: the one given, else a fresh one off loopback (as Jupyter).
+
+    >>> _serve_token("127.0.0.1", None), _serve_token("0.0.0.0", "mine")
+    (None, 'mine')
+    >>> len(_serve_token("0.0.0.0", None))
+    43
+    """
+    from nnlab.server.auth import generate_token, is_loopback
+
+    if token is None and is_loopback(host) is False:
+        return generate_token()
+    return token
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -43,11 +94,26 @@ def _run_serve(args: argparse.Namespace) -> int:
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # stop cleanly on SIGTERM too (service managers, CI)
 
-    server = Server(args.host, args.port).start()
-    signal.signal(signal.SIGTERM, terminate)
-    print(server.endpoints(), flush=True)
-    print("press Ctrl-C to stop", flush=True)
+    token = _serve_token(args.host, args.token)
+    server = Server(
+        args.host,
+        args.port,
+        token=token,
+        max_running_jobs=args.max_running_jobs,
+        max_queued_jobs=args.max_queued_jobs,
+        max_total_parameters=args.max_total_parameters,
+    ).start()
     try:
+        signal.signal(signal.SIGTERM, terminate)
+        print(server.endpoints(), flush=True)
+        if token is not None:
+            print(f"token: {token}", flush=True)
+            print(
+                f"  open the test page with ?token=: {server.url}/test_socketio.html?token={token}",
+                flush=True,
+            )
+            print("  REST: 'Authorization: Bearer <token>'; Socket.IO: auth: {token: '<token>'}", flush=True)
+        print("press Ctrl-C to stop", flush=True)
         while server.running:
             time.sleep(0.2)
     except KeyboardInterrupt:

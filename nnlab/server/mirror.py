@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab.events import STATUS_EVENT, UPDATE_EVENT
 from nnlab.observers import Observer
-from nnlab.registry import Registry, registry
+from nnlab.registry import Job, Registry, registry
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
@@ -43,7 +43,7 @@ OUTBOX_LIMIT = 10_000
 Item = tuple[str, str, Any]
 
 
-def status_payload(job: TrainingJob) -> dict[str, Any]:
+def status_payload(job: Job) -> dict[str, Any]:
     """The ``training_status`` payload of a job as it is now."""
     return job.status_record().to_dict()
 

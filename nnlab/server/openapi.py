@@ -1,11 +1,18 @@
 """The OpenAPI 3.1 document served at ``GET /openapi.json``: every REST route, its body,
-its answers and its errors, plus the Socket.IO events in ``x-socketio-events``."""
+its answers and its errors, plus the Socket.IO events in ``x-socketio-events``.
+
+Every ``/api/`` route and this document answer 401 when the server has a token and the
+request lacks it (``components.securitySchemes``; on loopback without a token all is open).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nnlab.server.bodies import MAX_BODY_BYTES
+from nnlab.events import STATUS_EVENT, STATUSES, UPDATE_EVENT
+from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS
+from nnlab.server.auth import PROTECTED_PREFIXES
+from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS, MAX_BODY_BYTES
 
 __all__ = ["openapi_document"]
 
@@ -81,6 +88,14 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "the body field or parameter at fault ('body' for the body itself)",
             },
             "job_id": {"type": "string", "description": "409 on a busy network: the job training it"},
+            "limit": {
+                "type": "integer",
+                "description": "429: max_queued_jobs; 413 on a new network: max_total_parameters",
+            },
+            "held": {
+                "type": "integer",
+                "description": "413 on a new network: weights and biases the server holds already",
+            },
         },
     },
     "Health": {
@@ -149,6 +164,12 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "stop after this many epochs without a better validation accuracy",
             },
             "lr_schedule": {"enum": ["halve_on_plateau", None], "default": None},
+            "training_cost": {
+                "enum": ["running", "full"],
+                "default": "running",
+                "description": "running: from the epoch's mini-batches, as the weights changed; "
+                "full: a pass over the training set after each epoch",
+            },
         },
     },
     "TrainingUpdate": _TRAINING_UPDATE,
@@ -159,6 +180,7 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "training_cost": {"type": "number"},
+                    "training_accuracy": _NULLABLE_NUMBER,
                     "evaluation_cost": _NULLABLE_NUMBER,
                     "validation_cost": _NULLABLE_NUMBER,
                     "validation_accuracy": _NULLABLE_NUMBER,
@@ -172,7 +194,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "job_id": {"type": "string"},
             "network_id": {"type": "string"},
-            "status": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+            "status": {"enum": list(STATUSES)},
             "parameters": {"type": "object", "description": "the validated TrainRequest"},
             "epochs_completed": {"type": "integer"},
             "total_epochs": {"type": "integer"},
@@ -212,7 +234,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "job_id": {"type": "string"},
             "network_id": {"type": "string"},
-            "status": {"enum": ["running", "completed", "failed", "cancelled"]},
+            "status": {"enum": list(STATUSES)},
             "epoch": {"type": "integer", "description": "epochs finished so far"},
             "total_epochs": {"type": "integer"},
             "error": _NULLABLE_STRING,
@@ -249,7 +271,15 @@ _PATHS: dict[str, Any] = {
                 "required": True,
                 "content": {"application/json": {"schema": _ref("NetworkCreate")}},
             },
-            "responses": {"201": _json(_ref("Network"), "the new network"), **_BAD_BODY},
+            "responses": {
+                "201": _json(_ref("Network"), "the new network"),
+                **_BAD_BODY,
+                "413": _error(
+                    f"body larger than {MAX_BODY_BYTES:,} bytes (field 'body'), or the networks "
+                    "held would exceed the server's max_total_parameters weights and biases "
+                    f"(field 'sizes'; default {DEFAULT_MAX_TOTAL_PARAMETERS:,}): delete networks"
+                ),
+            },
         },
     },
     "/api/networks/{network_id}": {
@@ -286,14 +316,28 @@ _PATHS: dict[str, Any] = {
         "post": {
             "summary": "Start training a network in the background",
             "description": "Answers at once; follow the job over Socket.IO (training_update, "
-            "training_status) or by polling GET /api/jobs/{job_id}.",
+            "training_status) or by polling GET /api/jobs/{job_id}. At most max_running_jobs "
+            "REST jobs train at once (default: the number of CPUs); the job waits with status "
+            "queued, first in first out, until a slot frees.",
             "operationId": "trainNetwork",
             "requestBody": {"content": {"application/json": {"schema": _ref("TrainRequest")}}},
             "responses": {
                 "202": _json(_ref("Job"), "the job, queued or running"),
                 "404": _error("no such network"),
-                "409": _error("the network is already training"),
-                "503": _error("the dataset cannot be loaded (e.g. MNIST offline)"),
+                "409": _error("the network is already training or queued"),
+                "429": {
+                    **_error(
+                        f"max_queued_jobs (default {DEFAULT_MAX_QUEUED_JOBS}) jobs already wait "
+                        "for a slot: retry later"
+                    ),
+                    "headers": {
+                        "Retry-After": {
+                            "description": "seconds to wait before retrying",
+                            "schema": {"type": "integer"},
+                        }
+                    },
+                },
+                "503": _error("the dataset cannot be loaded (e.g. MNIST offline), or the server is stopping"),
                 **_BAD_BODY,
             },
         },
@@ -318,7 +362,7 @@ _PATHS: dict[str, Any] = {
                 {
                     "name": "status",
                     "in": "query",
-                    "schema": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+                    "schema": {"enum": list(STATUSES)},
                 },
             ],
             "responses": {
@@ -345,7 +389,8 @@ _PATHS: dict[str, Any] = {
     "/api/jobs/{job_id}/cancel": {
         "parameters": [_JOB_ID],
         "post": {
-            "summary": "Cancel a running job (it stops at its next mini-batch, keeping its history)",
+            "summary": "Cancel a job: a queued one ends at once without starting, a running one "
+            "stops at its next mini-batch, keeping its history",
             "operationId": "cancelJob",
             "responses": {
                 "200": _json(_ref("Job"), "the job, usually already cancelled"),
@@ -378,14 +423,33 @@ _PATHS: dict[str, Any] = {
 }
 
 _EVENTS = {
-    "training_update": {
+    UPDATE_EVENT: {
         "payload": _ref("TrainingUpdate"),
         "when": "after every epoch of every run in the process",
     },
-    "training_status": {
+    STATUS_EVENT: {
         "payload": _ref("TrainingStatus"),
-        "when": "when a run starts (running) and ends (completed, failed, cancelled)",
+        "when": "when a REST job has to wait for a slot (queued), when a run starts (running) "
+        "and when it ends (completed, failed, cancelled)",
     },
+}
+
+
+_UNAUTHORIZED = _error("the server has a token and the request lacks it or has a wrong one (field 'token')")
+for _path, _operations in _PATHS.items():
+    if _path.startswith(PROTECTED_PREFIXES):
+        for _method, _operation in _operations.items():
+            if _method != "parameters":
+                _operation["responses"]["401"] = _UNAUTHORIZED
+
+_SECURITY_SCHEMES = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer <token>, needed when the server was started "
+        "with a token (always off loopback)",
+    },
+    "tokenQuery": {"type": "apiKey", "in": "query", "name": "token", "description": "?token=<token>"},
 }
 
 
@@ -404,9 +468,13 @@ def openapi_document() -> dict[str, Any]:
             "version": __version__,
             "description": "Create and train small sigmoid networks; follow training live over "
             "Socket.IO (path /socket.io/, events in x-socketio-events, no client-to-server events "
-            "needed). CORS allows every origin. Errors are JSON {error, field}.",
+            "needed). CORS allows every origin. Errors are JSON {error, field}. A server with a "
+            "token (required off loopback) wants it on REST calls (Authorization: Bearer, or "
+            "?token=) and Socket.IO connections (auth: {token}); refusals are 401.",
         },
+        # Open (the empty requirement) on loopback without a token; else either scheme.
+        "security": [{}, {"bearer": []}, {"tokenQuery": []}],
         "paths": _PATHS,
-        "components": {"schemas": _SCHEMAS},
+        "components": {"schemas": _SCHEMAS, "securitySchemes": _SECURITY_SCHEMES},
         "x-socketio-events": _EVENTS,
     }

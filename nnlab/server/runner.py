@@ -20,7 +20,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from nnlab.params import is_int
+from nnlab.params import is_int, positive_int
+from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, default_max_running_jobs
+from nnlab.server.auth import check_exposure, check_token
+from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
 
 if TYPE_CHECKING:
     from nnlab.registry import Registry
@@ -45,7 +48,7 @@ class PortInUseError(OSError):
 def _check_port(port: Any) -> int:
     if not is_int(port) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int in 0..65535 (0 picks a free port), got {port!r}")
-    return port
+    return int(port)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -88,14 +91,30 @@ class Server:
 
     ``start()`` returns once the port accepts connections; ``stop()`` frees it. ``url`` is
     where clients connect (``url + "/test_socketio.html"`` is the test page). Most code
-    calls :func:`serve` instead, which keeps one server per process.
+    calls :func:`serve` instead, which keeps one server per process; its docstring
+    explains ``token`` and the limits.
     """
 
     def __init__(
-        self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, registry: Registry | None = None
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        registry: Registry | None = None,
+        token: str | None = None,
+        max_running_jobs: int | None = None,
+        max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
+        max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
     ) -> None:
         if not isinstance(host, str):
             raise ValueError(f"host must be a string such as '127.0.0.1', got {host!r}")
+        self.token = check_token(token)
+        check_exposure(host, self.token)  # before anything binds
+        if max_running_jobs is None:
+            max_running_jobs = default_max_running_jobs()
+        self.max_running_jobs = positive_int("max_running_jobs", max_running_jobs, "2")
+        self.max_queued_jobs = positive_int("max_queued_jobs", max_queued_jobs, "2")
+        self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
         self.host = host
         self.requested_port = _check_port(port)
         #: The networks and jobs it serves and mirrors (the process's, unless given).
@@ -164,7 +183,13 @@ class Server:
 
             from nnlab.server.app import create_app
 
-            self._app = create_app() if self.registry is None else create_app(registry=self.registry)
+            self._app = create_app(
+                registry=self.registry,
+                token=self.token,
+                max_running_jobs=self.max_running_jobs,
+                max_queued_jobs=self.max_queued_jobs,
+                max_total_parameters=self.max_total_parameters,
+            )
             config = uvicorn.Config(
                 self._app.asgi,
                 log_config=None,
@@ -256,7 +281,15 @@ def _stop_current() -> None:
 
 
 def serve(
-    host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, timeout: float = 10.0, quiet: bool = False
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    token: str | None = None,
+    max_running_jobs: int | None = None,
+    max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
+    max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
+    timeout: float = 10.0,
+    quiet: bool = False,
 ) -> Server:
     """Serve the REST API, the Socket.IO mirror of every training run and the test page.
 
@@ -265,7 +298,19 @@ def serve(
     the cell) returns the same server. ``port=0`` picks a free port; a busy port raises
     :class:`PortInUseError`. Every run in this process -- trained in a cell or over REST --
     is then sent to every connected client as ``training_update`` after each epoch, with
-    ``training_status`` when it starts and ends. ``server.stop()`` frees the port.
+    ``training_status`` when it starts and ends. ``server.stop()`` frees the port (and
+    cancels the REST jobs still waiting or running).
+
+    Bounded load: at most ``max_running_jobs`` REST-started runs train at once (default
+    ``$NNLAB_MAX_RUNNING_JOBS`` or the number of CPUs); up to ``max_queued_jobs`` more wait,
+    ``queued``, first in first out (beyond that: 429 with ``Retry-After``); the networks
+    held total at most ``max_total_parameters`` weights and biases. Runs started in a cell
+    are never queued.
+
+    Exposure: on loopback (the default) the server is open unless ``token`` is given. Any
+    other ``host`` needs a ``token`` (e.g. ``nnlab.server.auth.generate_token()``); REST
+    calls then send ``Authorization: Bearer <token>`` (or ``?token=``), Socket.IO clients
+    ``auth: {token}``, and the test page is opened with ``?token=<token>``.
 
     Unless ``quiet``, it shows where browsers and dashboards reach the server: the test
     page, the REST base and the Socket.IO client options -- through JupyterHub's or
@@ -285,15 +330,30 @@ def serve(
     with _current_lock:
         server = _current
         if server is not None and server.running:
-            if server.host == host and port in (0, server.port, server.requested_port):
+            same = (
+                server.host == host
+                and port in (0, server.port, server.requested_port)
+                and server.token == token
+                and server.max_queued_jobs == max_queued_jobs
+                and server.max_total_parameters == max_total_parameters
+                and max_running_jobs in (None, server.max_running_jobs)
+            )
+            if same:
                 if not quiet:
                     _announce(server)
                 return server
             raise RuntimeError(
-                f"an nnlab server is already running at {server.url}: use it (nnlab.serve(port="
-                f"{server.port})), or stop it first (nnlab.server.current().stop())"
+                f"an nnlab server is already running at {server.url} (with other options): use "
+                f"it (nnlab.server.current()), or stop it first (nnlab.server.current().stop())"
             )
-        server = Server(host, port).start(timeout)
+        server = Server(
+            host,
+            port,
+            token=token,
+            max_running_jobs=max_running_jobs,
+            max_queued_jobs=max_queued_jobs,
+            max_total_parameters=max_total_parameters,
+        ).start(timeout)
         _current = server
         if not _atexit_registered:
             atexit.register(_stop_current)
@@ -305,12 +365,10 @@ def serve(
 
 def _announce(server: Server) -> None:
     """Show the server's addresses: clickable links in a notebook, lines elsewhere."""
-    from nnlab._kernel import in_kernel
+    from nnlab._kernel import display, in_kernel
 
     links = server.endpoints()
     if in_kernel():
-        from IPython.display import display
-
         display(links)  # HTML links, and the same lines as text/plain
     else:
         print(links, flush=True)

@@ -4,7 +4,7 @@
 //   node contract_clients.mjs URL N_CLIENTS N_JOBS [STAGGER_MS]
 //
 // Prints {"ready": true, ...} once every client is connected, then, once every client has
-// seen N_JOBS runs end (training_status other than "running"), one summary line and exits.
+// seen N_JOBS runs end (training_status completed, failed or cancelled), one summary line and exits.
 // With STAGGER_MS the clients connect that many milliseconds apart (late joiners).
 import { io } from "socket.io-client";
 
@@ -85,7 +85,7 @@ function start(i) {
   });
   socket.on("training_status", (s) => {
     (c.statuses[s.job_id] ||= []).push(s.status);
-    if (s.status !== "running") {
+    if (["completed", "failed", "cancelled"].includes(s.status)) {
       c.ended += 1;
       if (c.ended === nJobs) {
         finishedClients += 1;
