@@ -77,7 +77,7 @@ def values(run: _Run, field: str = "accuracy") -> list[float | None]:
 
 def _as_series(run: _Run | Series, field: str) -> list[float | None]:
     if hasattr(run, "history"):
-        return values(run, field)  # type: ignore[arg-type]
+        return values(run, field)
     if isinstance(run, str | bytes) or not isinstance(run, Sequence | np.ndarray):
         raise TypeError(
             f"curves takes training jobs or sequences of numbers, got {type(run).__name__}: "
@@ -89,6 +89,7 @@ def _as_series(run: _Run | Series, field: str) -> list[float | None]:
 def _named_series(
     runs: _Run | Series | Mapping[str, _Run | Series] | Sequence[_Run], fields: Sequence[str]
 ) -> dict[str, list[float | None]]:
+    named: dict[str, Any]
     if isinstance(runs, Mapping):
         named = dict(runs)
     elif hasattr(runs, "history"):
@@ -98,7 +99,7 @@ def _named_series(
     else:
         named = {"": runs}
     series: dict[str, list[float | None]] = {}
-    for name, run in named.items():
+    for name, run in named.items():  # each a job or a sequence of numbers
         for field in fields:
             label = " · ".join(part for part in (str(name), field if len(fields) > 1 else "") if part)
             series[label] = _as_series(run, field)
@@ -186,11 +187,11 @@ def curves(
         )
     for k, (name, ys) in enumerate(series.items()):
         color = COLORS[k % len(COLORS)]
-        points = [(x(i), y(v)) for i, v in enumerate(ys) if v is not None]
-        if len(points) == 1:
-            parts.append(f'<circle cx="{points[0][0]:.1f}" cy="{points[0][1]:.1f}" r="2.5" fill="{color}"/>')
-        elif points:
-            coords = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        xy = [(x(i), y(v)) for i, v in enumerate(ys) if v is not None]
+        if len(xy) == 1:
+            parts.append(f'<circle cx="{xy[0][0]:.1f}" cy="{xy[0][1]:.1f}" r="2.5" fill="{color}"/>')
+        elif xy:
+            coords = " ".join(f"{px:.1f},{py:.1f}" for px, py in xy)
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.5"/>')
         if name and len(series) > 1:
             parts.append(

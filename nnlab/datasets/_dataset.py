@@ -6,6 +6,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ def _caller_stacklevel() -> int:
     return level
 
 
-def _inside_nnlab(code: Any) -> bool:
+def _inside_nnlab(code: CodeType) -> bool:
     # the dataclass's generated __init__ has no file: it is "<string>"
     generated = code.co_filename == "<string>" and code.co_name == "__init__"
     return generated or os.path.abspath(code.co_filename).startswith(_PACKAGE_DIR)
