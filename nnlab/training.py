@@ -26,6 +26,7 @@ from nnlab._types import Array
 from nnlab.datasets import Dataset
 from nnlab.events import FINISHED, EpochRecord, JobStatus, TrainingStatus, TrainingUpdate
 from nnlab.formats import format_summary
+from nnlab.hints import hints_for, suggest_learning_rate
 from nnlab.network import Network, one_hot
 from nnlab.notify import BATCH_REPORT_INTERVAL, Notifier
 from nnlab.params import ParameterError, TrainingParams
@@ -312,6 +313,7 @@ class TrainingJob:
         else:
             self._finish("completed")
         plateau.restore_best()
+        self.hints = hints_for(self.history, net.n_outputs)
 
     def _batch_reporter(self, notifier: Notifier, epoch: int, n_batches: int) -> Any:
         if not notifier.wants("on_batch_end"):
@@ -379,7 +381,7 @@ class TrainingJob:
         return (
             f"training diverged in epoch {epoch}: the weights or the training cost became "
             f"NaN or infinite. The network keeps its weights from {kept}. Try a smaller "
-            f"learning_rate than {self.learning_rate:g} (e.g. {self.learning_rate / 10:g})."
+            f"learning_rate than {self.learning_rate:g} (e.g. {suggest_learning_rate(self.learning_rate):g})."
         )
 
 
