@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Runs of the suite stay in memory (the store's own tests pass store=... files); set before
+# any test or nbval kernel starts, so doctests and notebook kernels inherit it.
+os.environ["NNLAB_STORE"] = "off"
 
 
 @pytest.hookimpl(trylast=True)

@@ -31,12 +31,13 @@ UPDATE_EVENT = "training_update"
 #: clients written against it ignore.
 STATUS_EVENT = "training_status"
 
-#: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``.
-JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+#: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``;
+#: ``interrupted`` when the process running it died (a run store found it unfinished).
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
 #: Every status value, in lifecycle order.
 STATUSES: tuple[str, ...] = get_args(JobStatus)
 #: The statuses of a run that has ended.
-FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
 
 
 def _finite(name: str, value: float) -> float:

@@ -172,7 +172,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "job_id": {"type": "string"},
             "network_id": {"type": "string"},
-            "status": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+            "status": {"enum": ["queued", "running", "completed", "failed", "cancelled", "interrupted"]},
             "parameters": {"type": "object", "description": "the validated TrainRequest"},
             "epochs_completed": {"type": "integer"},
             "total_epochs": {"type": "integer"},
@@ -212,7 +212,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "job_id": {"type": "string"},
             "network_id": {"type": "string"},
-            "status": {"enum": ["running", "completed", "failed", "cancelled"]},
+            "status": {"enum": ["running", "completed", "failed", "cancelled", "interrupted"]},
             "epoch": {"type": "integer", "description": "epochs finished so far"},
             "total_epochs": {"type": "integer"},
             "error": _NULLABLE_STRING,
@@ -318,7 +318,9 @@ _PATHS: dict[str, Any] = {
                 {
                     "name": "status",
                     "in": "query",
-                    "schema": {"enum": ["queued", "running", "completed", "failed", "cancelled"]},
+                    "schema": {
+                        "enum": ["queued", "running", "completed", "failed", "cancelled", "interrupted"]
+                    },
                 },
             ],
             "responses": {
