@@ -160,7 +160,13 @@ class Store:
     # ------------------------------------------------------------ reading
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = connect(self.path, timeout=self.timeout, create=False)
+        try:
+            conn = connect(self.path, timeout=self.timeout, create=False)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"the run store {self.path} cannot be read ({exc}): if the file is damaged, move it "
+                "away (nnlab starts a new one), or read another with store='path.sqlite'"
+            ) from exc
         try:
             with suppress(sqlite3.OperationalError):  # busy or read-only: marked on a later look
                 sweep(conn, time.time())
