@@ -345,3 +345,29 @@ def test_checkpoint_every_sets_how_often_weights_are_kept(store: Store) -> None:
     assert nnlab.run(job.job_id, store=store).checkpoints == [0, 3, 6, 7]
     with pytest.raises(nnlab.ParameterError, match="checkpoint_every must be a positive int"):
         nnlab.train(nnlab.Network([64, 10, 10]), epochs=1, progress=False, store=store, checkpoint_every=0)
+
+
+def test_the_command_line_resumes_and_lists_runs(
+    store: Store, digits: Dataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nnlab.cli import main
+
+    net = nnlab.Network([64, 10, 10], seed=0)
+    job = nnlab.train(net, digits, epochs=5, seed=0, progress=False, store=store, observers=[CancelAfter(2)])
+    store.flush(60)
+    assert main(["resume", job.job_id[:8], "--store", str(store.path)]) == 0
+    out = capsys.readouterr()
+    assert "completed 5/5 epochs" in out.out
+    assert [line.split()[1] for line in out.out.splitlines() if line.startswith("epoch")] == [
+        "3/5",
+        "4/5",
+        "5/5",
+    ]
+    assert main(["runs", "--store", str(store.path)]) == 0
+    listing = capsys.readouterr().out
+    assert job.job_id[:8] in listing
+    assert "completed" in listing
+    assert main(["resume", job.job_id, "--store", str(store.path)]) == 2
+    assert "only an interrupted or cancelled run can be resumed" in capsys.readouterr().err
+    assert main(["resume", "nope", "--store", str(store.path)]) == 2
+    assert "no run" in capsys.readouterr().err
