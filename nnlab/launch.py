@@ -18,7 +18,7 @@ from nnlab.network import Network
 from nnlab.params import HalveOnPlateau, ParameterError, TrainingParams, check_params, positive_int
 from nnlab.progress import make_progress
 from nnlab.registry import NetworkBusyError, registry
-from nnlab.store import Run, RunTable, Store, StoreError, default_checkpoint_every, resolve_store
+from nnlab.store import Run, RunTable, Store, StoreError, resolve_store
 from nnlab.store.core import LIVE
 from nnlab.store.runs import build_network
 from nnlab.training import TrainingJob, resolve_data
@@ -69,11 +69,12 @@ def train(
 
     The run is saved as it goes to the run store (see :func:`runs`): ``store`` picks the
     file (``False``: keep the run in memory only; default: ``$NNLAB_STORE``, else
-    ``runs.sqlite`` in ``$NNLAB_HOME`` or the per-user nnlab folder). ``checkpoint_every``
-    is the epochs between checkpoints of the weights (default: 1 for networks up to 100,000
-    parameters, else 10; also one at least every minute and one at the end), so that
-    :func:`resume` can go on after a crash. A store that fails warns once and training goes
-    on (``job.saved`` is then ``False``).
+    ``runs.sqlite`` in ``$NNLAB_HOME`` or the per-user nnlab folder). Checkpoints of
+    the weights (and what resuming needs) are taken before the first epoch, at the end,
+    and in between at the first epoch boundary a second or more after the last one (every
+    epoch when epochs take a second or more); ``checkpoint_every=n`` takes one every ``n``
+    epochs instead (and at least once a minute). :func:`resume` goes on from the last one.
+    A store that fails warns once and training goes on (``job.saved`` is then ``False``).
 
     >>> job = train(Network([64, 30, 10], seed=0), epochs=2, seed=0)
     >>> job.status, len(job.history), job.history[-1].epoch
@@ -94,7 +95,7 @@ def train(
         restore_best=restore_best,
     )
     saving = resolve_store(store)
-    every = _checkpoint_every(checkpoint_every, net)
+    every = _checkpoint_every(checkpoint_every)
     view = make_progress(progress)
     saver = saving.observer(every) if saving is not None else None
     job = TrainingJob(
@@ -105,10 +106,8 @@ def train(
     return job.start() if background else job.run()
 
 
-def _checkpoint_every(value: int | None, net: Network) -> int:
-    if value is None:
-        return default_checkpoint_every(net.n_parameters)
-    return positive_int("checkpoint_every", value, "1")
+def _checkpoint_every(value: int | None) -> int | None:
+    return None if value is None else positive_int("checkpoint_every", value, "1")
 
 
 def resume(
@@ -168,7 +167,7 @@ def resume(
     else:
         dataset = resolve_data(data)
     net = _network_for(summary["network"], state)
-    every = _checkpoint_every(checkpoint_every, net)
+    every = _checkpoint_every(checkpoint_every)
     view = make_progress(progress)
     saver = saving.observer(every)
     job = TrainingJob(net, dataset, params, observers=[*([view] if view else []), *observers, saver])

@@ -18,6 +18,7 @@ import nnlab
 from nnlab.datasets import Dataset
 from nnlab.events import EpochRecord
 from nnlab.observers import Observer
+from nnlab.params import check_params
 from nnlab.registry import registry
 from nnlab.store import SCHEMA_VERSION, Store, StoreError, StoreVersionError, StoreWarning, resolve_store
 from nnlab.training import TrainingJob
@@ -58,7 +59,7 @@ def same_weights(a: nnlab.Network, b: nnlab.Network) -> bool:
 
 def test_a_run_is_kept_with_its_epochs_checkpoints_and_status(store: Store) -> None:
     net = nnlab.Network([64, 20, 10], seed=0)
-    job = nnlab.train(net, epochs=3, seed=5, progress=False, store=store)
+    job = nnlab.train(net, epochs=3, seed=5, progress=False, store=store, checkpoint_every=1)
     assert store.flush(60)
     assert job.saved is True
     assert store.healthy
@@ -335,6 +336,27 @@ def test_an_empty_store_reads_as_no_runs(tmp_path: Path) -> None:
     assert len(table) == 0
     assert "0 runs" in repr(table)
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_by_default_a_fast_run_keeps_its_first_and_last_checkpoints(store: Store) -> None:
+    class Clock(Observer):
+        """Epochs that seem to take 0.6 s: a checkpoint every other epoch."""
+
+        def on_epoch_end(self, job: TrainingJob, record: EpochRecord) -> None:
+            saver._last_time -= 0.6
+
+    saver = store.observer()
+    net = nnlab.Network([64, 10, 10], seed=0)
+    job = TrainingJob(
+        net,
+        nnlab.datasets.digits(),
+        check_params(net, nnlab.datasets.digits(), epochs=6, seed=0),
+        observers=[Clock(), saver],
+    )
+    store.watch(job, saver)
+    job.run()
+    store.flush(60)
+    assert nnlab.run(job.job_id, store=store).checkpoints == [0, 2, 4, 6]
 
 
 def test_checkpoint_every_sets_how_often_weights_are_kept(store: Store) -> None:

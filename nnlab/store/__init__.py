@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from nnlab.store.core import Event, Store, record_from_dict
-from nnlab.store.observer import default_checkpoint_every
 from nnlab.store.runs import Run, RunTable
 from nnlab.store.schema import SCHEMA_VERSION, StoreError, StoreVersionError, default_path, store_setting
 from nnlab.store.writer import StoreWarning
@@ -35,7 +34,6 @@ __all__ = [
     "StoreError",
     "StoreVersionError",
     "StoreWarning",
-    "default_checkpoint_every",
     "default_path",
     "open_store",
     "record_from_dict",

@@ -126,8 +126,9 @@ class Store:
         return total
 
     # ------------------------------------------------------------ writing
-    def observer(self, checkpoint_every: int) -> StoreObserver:
-        """A new observer that saves one run (give it to the job, then :meth:`watch`)."""
+    def observer(self, checkpoint_every: int | None = None) -> StoreObserver:
+        """A new observer that saves one run (give it to the job, then :meth:`watch`);
+        ``checkpoint_every`` as in :func:`nnlab.train`."""
         return StoreObserver(
             self._writer, checkpoint_every=checkpoint_every, checkpoint_seconds=self.checkpoint_seconds
         )
