@@ -18,12 +18,17 @@ from nnlab.store import Store, StoreError, StoreWarning
 from nnlab.training import TrainingJob
 
 
-def train_recording(store: Store, epochs: int = 5) -> tuple[TrainingJob, list[str]]:
+def train_recording(store: Store, epochs: int = 5, every: int | None = None) -> tuple[TrainingJob, list[str]]:
     """Train into ``store`` and commit; the store warnings raised meanwhile."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         job = nnlab.train(
-            nnlab.Network([64, 30, 10], seed=0), epochs=epochs, seed=0, progress=False, store=store
+            nnlab.Network([64, 30, 10], seed=0),
+            epochs=epochs,
+            seed=0,
+            progress=False,
+            store=store,
+            checkpoint_every=every,
         )
         assert store.flush(120)
     return job, [str(w.message) for w in caught if issubclass(w.category, StoreWarning)]
@@ -103,7 +108,7 @@ def test_a_corrupt_file(tmp_path: Path, closing: list[Store]) -> None:
 def test_a_full_disk(tmp_path: Path, closing: list[Store]) -> None:
     store = Store(tmp_path / "runs.sqlite", max_pages=40)  # SQLite's max_page_count: 160 kB
     closing.append(store)
-    job, messages = train_recording(store, epochs=30)
+    job, messages = train_recording(store, epochs=30, every=1)
     assert_went_on_unsaved(job, messages, store, "full")
     run = nnlab.run(job.job_id, store=store)
     saved = [r.epoch for r in run.history]
