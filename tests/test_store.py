@@ -415,3 +415,15 @@ def test_the_command_line_resumes_and_lists_runs(
     assert "only an interrupted or cancelled run can be resumed" in capsys.readouterr().err
     assert main(["resume", "nope", "--store", str(store.path)]) == 2
     assert "no run" in capsys.readouterr().err
+
+
+def test_a_run_that_just_ended_reads_as_ended(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    try:
+        job = nnlab.train(nnlab.Network([64, 10, 10], seed=0), epochs=2, progress=False, store=str(path))
+        (listed,) = nnlab.runs(store=path)
+        assert listed.job_id == job.job_id
+        assert listed.status == "completed"
+        assert nnlab.run(job.job_id, store=path).epochs_completed == 2
+    finally:
+        open_store(path).close()

@@ -2,8 +2,9 @@
 
 Writing goes through the writer thread (:mod:`nnlab.store.writer`); reading opens a short
 connection in the caller's thread, so a notebook, a server and another kernel read while
-runs are being written. Reading also marks the unfinished runs of dead processes
-``interrupted`` (see :func:`nnlab.store.records.sweep`).
+runs are being written. Reading first waits for this process's writer to commit
+what it was handed (so a run that just ended reads as ended), and marks the unfinished
+runs of dead processes ``interrupted`` (see :func:`nnlab.store.records.sweep`).
 
 The follower's questions -- for a server replaying runs after a restart -- are cheap:
 :meth:`Store.updates` (a run's epochs after epoch N) and :meth:`Store.changes` (every event
@@ -161,6 +162,8 @@ class Store:
     # ------------------------------------------------------------ reading
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        # what this process handed over first, so a run that just ended reads as ended
+        self._writer.flush(2 * self.timeout + 1)
         try:
             conn = connect(self.path, timeout=self.timeout, create=False)
         except sqlite3.DatabaseError as exc:
@@ -176,7 +179,8 @@ class Store:
             conn.close()
 
     def exists(self) -> bool:
-        """Whether the file is there."""
+        """Whether the file is there (once this process's writer committed what it has)."""
+        self._writer.flush(2 * self.timeout + 1)
         return self.path.exists()
 
     def summaries(self) -> list[dict[str, Any]]:
