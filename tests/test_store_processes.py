@@ -18,7 +18,8 @@ import pytest
 import nnlab
 from nnlab.store import Store
 
-#: A training process: ``python -c CHILD path seed epochs delay sizes``; prints its job id.
+#: A training process: ``python -c CHILD path seed epochs delay sizes every``; prints its
+#: job id and status. ``every`` is ``checkpoint_every`` ("0": the default).
 CHILD = """
 import json, sys, time
 import nnlab
@@ -26,6 +27,7 @@ from nnlab.observers import Observer
 
 path, sizes = sys.argv[1], sys.argv[5]
 seed, epochs, delay = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+every = int(sys.argv[6]) or None
 
 class Slow(Observer):
     def on_epoch_end(self, job, record):
@@ -33,14 +35,26 @@ class Slow(Observer):
 
 net = nnlab.Network(json.loads(sizes), seed=3)
 job = nnlab.train(net, epochs=epochs, seed=seed, mini_batch_size=10, progress=False, store=path,
-                  observers=[Slow()] if delay else [], checkpoint_every=1)
+                  observers=[Slow()] if delay else [], checkpoint_every=every)
 print(job.job_id, job.status, flush=True)
 """
 
 
-def child(path: Path, seed: int, epochs: int, delay: float, sizes: list[int]) -> subprocess.Popen[str]:
+def child(
+    path: Path, seed: int, epochs: int, delay: float, sizes: list[int], every: int = 1
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path), str(seed), str(epochs), str(delay), json.dumps(sizes)],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(path),
+            str(seed),
+            str(epochs),
+            str(delay),
+            json.dumps(sizes),
+            str(every),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -64,16 +78,18 @@ def wait_for(condition: object, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("every", [1, 0], ids=["checkpoint-every-epoch", "checkpoints-by-default"])
 def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes_bit_for_bit(
-    tmp_path: Path, processes: list[subprocess.Popen[str]]
+    tmp_path: Path, processes: list[subprocess.Popen[str]], every: int
 ) -> None:
     path = tmp_path / "runs.sqlite"
-    proc = child(path, seed=21, epochs=60, delay=0.05, sizes=[64, 30, 10])
+    proc = child(path, seed=21, epochs=60, delay=0.05, sizes=[64, 30, 10], every=every)
     processes.append(proc)
     reader = Store(path)
     wait_for(lambda: len(reader.summaries()) == 1)
     job_id = reader.summaries()[0]["job_id"]
     wait_for(lambda: max((e for e, _ in reader.checkpoints(job_id)), default=0) >= 5)
+    wait_for(lambda: len(reader.updates(job_id)) >= 8)  # epochs past the last checkpoint, by default
     # a run of a live process is never taken for an interrupted one
     assert Store(path).run(job_id).status == "running"
     os.kill(proc.pid, signal.SIGKILL)
@@ -85,9 +101,11 @@ def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes_bit_for_bit(
     assert run.status == "interrupted"
     epochs = [r.epoch for r in run.history]
     assert epochs == list(range(1, len(epochs) + 1))
-    assert len(epochs) >= 5
+    assert len(epochs) >= 8
     assert len(epochs) < 60
     assert max(run.checkpoints) >= 5
+    if every == 1:
+        assert run.checkpoints == list(range(max(run.checkpoints) + 1))
 
     resumed = nnlab.resume(job_id, store=reopened, progress=False)
     reopened.close()
