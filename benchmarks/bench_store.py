@@ -94,7 +94,7 @@ def epoch_time(
     """Median seconds per epoch: store on, off, and off again (the A/A noise floor)."""
     times: dict[str, list[float]] = {"on": [], "off": [], "off again": []}
     store = Store(folder / f"epochs-{'x'.join(map(str, sizes))}.sqlite")
-    saving = {"on": store, "off": False, "off again": False}
+    saving: dict[str, Store | bool] = {"on": store, "off": False, "off again": False}
     for i in range(repeats):
         for mode in list(times) if i % 2 else list(times)[::-1]:
             net = nnlab.Network(sizes, seed=0)

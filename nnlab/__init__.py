@@ -26,6 +26,7 @@ from nnlab.notify import ObserverWarning
 from nnlab.observers import Observer
 from nnlab.params import HalveOnPlateau, ParameterError
 from nnlab.registry import NetworkBusyError
+from nnlab.store import StoreWarning
 from nnlab.training import TrainingJob
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "ObserverWarning",
     "ParameterError",
     "QuadraticCost",
+    "StoreWarning",
     "TrainingJob",
     "TrainingStatus",
     "TrainingUpdate",

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -218,20 +219,26 @@ def test_a_running_run_cannot_be_deleted(store: Store) -> None:
     ids=["between-epochs", "mid-epoch", "plateau-state"],
 )
 def test_resume_after_cancel_equals_a_run_never_stopped(
-    store: Store, digits: Dataset, options: dict[str, object], mid_epoch: bool
+    store: Store, digits: Dataset, options: dict[str, Any], mid_epoch: bool
 ) -> None:
     from nnlab.params import HalveOnPlateau
 
     if "lr_schedule" in options:
         options = {**options, "lr_schedule": HalveOnPlateau(patience=1, min_factor=1 / 64)}
-    settings = {"epochs": 12, "mini_batch_size": 10, "learning_rate": 3.0, "seed": 11, **options}
+    settings: dict[str, Any] = {
+        "epochs": 12,
+        "mini_batch_size": 10,
+        "learning_rate": 3.0,
+        "seed": 11,
+        **options,
+    }
     reference_net = nnlab.Network([64, 30, 10], seed=3)
-    reference = nnlab.train(reference_net, digits, progress=False, store=False, **settings)  # type: ignore[arg-type]
+    reference = nnlab.train(reference_net, digits, progress=False, store=False, **settings)
 
     net = nnlab.Network([64, 30, 10], seed=3)
     first = nnlab.train(
         net, digits, progress=False, store=store, observers=[CancelAfter(4, mid_epoch=mid_epoch)], **settings
-    )  # type: ignore[arg-type]
+    )
     assert first.status == "cancelled"
     assert len(first.history) == 4
     store.flush(60)
