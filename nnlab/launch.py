@@ -10,6 +10,7 @@ back: :func:`jobs`, :func:`networks` and :func:`last_job`, and attaches the run 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterable
 from typing import Any, Literal, Union, cast
 
@@ -173,6 +174,13 @@ def resume(
     job = TrainingJob(net, dataset, params, observers=[*([view] if view else []), *observers, saver])
     job.resume_from(state, history, job_id=job_id)
     job.created_at = summary["created_at"]
+    try:
+        saving.claim(job_id, state.epoch)
+    except sqlite3.Error as exc:
+        raise StoreError(
+            f"the run store {saving.path} cannot record that run {job_id} resumes ({exc}): "
+            "try again when the file is free"
+        ) from exc
     saving.watch(job, saver, resumed_from=state.epoch)
     return job.start() if background else job.run()
 

@@ -434,3 +434,15 @@ def test_a_run_that_just_ended_reads_as_ended(tmp_path: Path) -> None:
         assert nnlab.run(job.job_id, store=path).epochs_completed == 2
     finally:
         open_store(path).close()
+
+
+def test_a_run_is_resumed_by_one_process_only(store: Store) -> None:
+    job = nnlab.train(
+        nnlab.Network([64, 10, 10], seed=0), epochs=4, progress=False, store=store, observers=[CancelAfter(2)]
+    )
+    store.claim(job.job_id, 2)  # as another process resuming it would
+    assert nnlab.run(job.job_id, store=store).status == "queued"
+    with pytest.raises(StoreError, match="no longer interrupted or cancelled: another process resumed it"):
+        store.claim(job.job_id, 2)
+    with pytest.raises(StoreError, match="is queued"):
+        nnlab.resume(job.job_id, store=store)

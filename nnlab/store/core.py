@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from nnlab.checkpoint import TrainingState
 from nnlab.events import EpochRecord, TrainingUpdate
 from nnlab.store.observer import CHECKPOINT_SECONDS, StoreObserver
-from nnlab.store.records import sweep
+from nnlab.store.owner import this_process
+from nnlab.store.records import resumed, sweep
 from nnlab.store.runs import Run, RunTable, format_size
 from nnlab.store.schema import StoreError, connect, decode_array
 from nnlab.store.writer import Writer
@@ -135,21 +136,39 @@ class Store:
         )
 
     def watch(self, job: TrainingJob, observer: StoreObserver, *, resumed_from: int | None = None) -> None:
-        """Record ``job`` (queued, or resumed after epoch ``resumed_from``), which
-        ``observer`` watches, and mark it ``saved``."""
+        """Record ``job`` (queued; or resumed after epoch ``resumed_from``, claimed with
+        :meth:`claim`), which ``observer`` watches, and mark it ``saved``."""
         with self._jobs_lock:
             self._jobs[job.job_id] = job
         job.saved = True
         if resumed_from is None:
             observer.created(job)
         else:
-            observer.resumed(job, resumed_from)
+            observer.resumed(resumed_from)
 
     def _lost(self, job_id: str) -> None:
         with self._jobs_lock:
             job = self._jobs.get(job_id)
         if job is not None:
             job.saved = False
+
+    def claim(self, job_id: str, epoch: int) -> None:
+        """Take an interrupted or cancelled run for this process to resume after ``epoch``,
+        now: the epochs after it are dropped (they are trained again). ``StoreError`` if
+        another process took it first or the store cannot be written."""
+        with self._read() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                ok = resumed(conn, job_id, time.time(), epoch, this_process())
+                conn.execute("COMMIT" if ok else "ROLLBACK")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        if not ok:
+            raise StoreError(
+                f"run {job_id} is no longer interrupted or cancelled: another process resumed it"
+            )
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event handed over is committed; ``False`` on timeout."""

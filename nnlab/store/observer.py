@@ -67,10 +67,9 @@ class StoreObserver(Observer):
         }
         self._put(("created", job.job_id, time.time(), run))
 
-    def resumed(self, job: TrainingJob, epoch: int) -> None:
-        """Record that ``job`` goes on after ``epoch`` (from that epoch's checkpoint)."""
+    def resumed(self, epoch: int) -> None:
+        """The run goes on after ``epoch``, whose checkpoint the store has."""
         self._last_epoch, self._last_time = epoch, time.monotonic()
-        self._put(("resumed", job.job_id, time.time(), {"epoch": epoch, "owner": this_process()}))
 
     # ---------------------------------------------------------- hooks
     def on_run_start(self, job: TrainingJob) -> None:

@@ -17,7 +17,7 @@ from nnlab.events import EpochRecord
 from nnlab.store.owner import is_alive
 from nnlab.store.schema import dumps, encode_array
 
-__all__ = ["APPLY", "Item", "iso", "sweep"]
+__all__ = ["APPLY", "Item", "iso", "resumed", "sweep"]
 
 #: One hand-over: ``(kind, job_id, unix time, payload)``.
 Item = tuple[str, str, float, Any]
@@ -102,8 +102,18 @@ def _ended(conn: sqlite3.Connection, job_id: str, at: float, end: dict[str, Any]
     _event(conn, job_id, "status", at, end, None)
 
 
-def _resumed(conn: sqlite3.Connection, job_id: str, at: float, resume: dict[str, Any]) -> None:
-    epoch = resume["epoch"]
+def resumed(
+    conn: sqlite3.Connection, job_id: str, at: float, epoch: int, owner: tuple[str, int, str]
+) -> bool:
+    """Claim an interrupted or cancelled run for this process to go on after ``epoch``
+    (inside a transaction); ``False`` if it is neither any more (another process took it)."""
+    claimed = conn.execute(
+        "UPDATE runs SET status = 'queued', host = ?, pid = ?, process_start = ?"
+        " WHERE job_id = ? AND status IN ('interrupted', 'cancelled')",
+        (*owner, job_id),
+    ).rowcount
+    if not claimed:
+        return False
     # epochs past the checkpoint resumed from are trained again: the old ones go
     conn.execute("DELETE FROM events WHERE job_id = ? AND kind = 'epoch' AND epoch > ?", (job_id, epoch))
     best = conn.execute(
@@ -111,12 +121,12 @@ def _resumed(conn: sqlite3.Connection, job_id: str, at: float, resume: dict[str,
         (job_id,),
     ).fetchone()[0]
     conn.execute(
-        "UPDATE runs SET status = 'queued', epochs_completed = ?, best_accuracy = ?, finished_at = NULL,"
-        " elapsed_time = NULL, error = NULL, stop_reason = NULL, host = ?, pid = ?, process_start = ?"
-        " WHERE job_id = ?",
-        (epoch, best, *resume["owner"], job_id),
+        "UPDATE runs SET epochs_completed = ?, best_accuracy = ?, finished_at = NULL, elapsed_time = NULL,"
+        " error = NULL, stop_reason = NULL WHERE job_id = ?",
+        (epoch, best, job_id),
     )
     _event(conn, job_id, "resumed", at, {"from_epoch": epoch, "status": "queued"}, epoch)
+    return True
 
 
 #: How each kind of hand-over is written.
@@ -126,7 +136,6 @@ APPLY: dict[str, Callable[[sqlite3.Connection, str, float, Any], None]] = {
     "epoch": _epoch,
     "checkpoint": _checkpoint,
     "ended": _ended,
-    "resumed": _resumed,
 }
 
 

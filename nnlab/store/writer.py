@@ -151,15 +151,18 @@ class Writer:
             if conn is None:
                 conn = connect(self.path, timeout=self.timeout, max_pages=self.max_pages)
                 sweep(conn, time.time())
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                for kind, job_id, at, payload in batch:
-                    APPLY[kind](conn, job_id, at, payload)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                _commit(conn, batch)
+            except sqlite3.Error as exc:
+                if len(batch) == 1 or _busy(exc):
+                    raise
+                # full or damaged: keep what still fits, one event at a time, up to the first refusal
+                for i, item in enumerate(batch):
+                    try:
+                        _commit(conn, [item])
+                    except sqlite3.Error:
+                        batch = batch[i:]
+                        raise
         except (sqlite3.Error, OSError, StoreError) as exc:
             if conn is not None:
                 conn.close()
@@ -183,6 +186,23 @@ class Writer:
                 "program may hold it locked, or the disk is full), choose another with "
                 "train(..., store='path.sqlite'), or turn the store off with NNLAB_STORE=off"
             )
+
+
+def _commit(conn: sqlite3.Connection, items: list[Item]) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for kind, job_id, at, payload in items:
+            APPLY[kind](conn, job_id, at, payload)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """Another connection holds the lock (waiting again would only wait again)."""
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 def _warn(message: str) -> None:
