@@ -2,7 +2,9 @@
 never marked ``interrupted`` by mistake.
 
 A process is named by its host, pid and start time (the kernel's boot id and the process's
-start tick on Linux; elsewhere the pid alone, and a live pid counts as the owner).
+start tick on Linux; elsewhere the pid alone, and a live pid counts as the owner). On
+Windows, and for runs of other hosts, liveness is not guessed: their unfinished runs stay
+as they are.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import sys
 from pathlib import Path
 
 __all__ = ["Owner", "is_alive", "this_process"]
+
+_PROC = Path("/proc/self/stat")
 
 #: ``(host, pid, process start)``.
 Owner = tuple[str, int, str]
@@ -28,6 +33,8 @@ def _boot_id() -> str:
 def _start_tick(pid: int) -> str | None:
     """The process's start time in clock ticks since boot, or ``None`` if unknown; ``""``
     for a process that is gone or a zombie."""
+    if not _PROC.exists():
+        return None
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
@@ -59,6 +66,8 @@ def is_alive(owner: Owner) -> bool | None:
         return None
     if (host, pid, start) == this_process():
         return True
+    if sys.platform == "win32":
+        return None  # os.kill(pid, 0) would end the process there: never guess
     if start:
         boot, _, tick = start.partition(":")
         if boot != _boot_id():
