@@ -321,7 +321,7 @@ class Store:
             ).fetchall()
             if live:
                 raise StoreError(
-                    f"run {live[0][0]} is still {'queued or running'}: cancel it (job.cancel()) or "
+                    f"run {live[0][0]} is still queued or running: cancel it (job.cancel()) or "
                     "let it end before deleting it"
                 )
             conn.execute("BEGIN IMMEDIATE")
