@@ -14,6 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# Runs of the suite stay in memory (the store's own tests pass store=... files); set before
+# any test or nbval kernel starts, so doctests and notebook kernels inherit it.
+os.environ["NNLAB_STORE"] = "off"
+
 KERNEL_ENV = {
     "NNLAB_STABLE_OUTPUT": "1",
     # The notebooks multiply small matrices: a second BLAS thread gains little on them and,

@@ -223,6 +223,12 @@ def _add_serve(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_serve_command(subparsers)
 
 
+def _add_store(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from nnlab.store.cli import add_store_commands
+
+    add_store_commands(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nnlab`` command."""
     parser = argparse.ArgumentParser(
@@ -231,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_train(subparsers)
     _add_serve(subparsers)
+    _add_store(subparsers)
     return parser
 
 

@@ -31,12 +31,13 @@ UPDATE_EVENT = "training_update"
 #: clients written against it ignore.
 STATUS_EVENT = "training_status"
 
-#: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``.
-JobStatus = Literal["queued", "running", "completed", "failed", "cancelled"]
+#: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``;
+#: ``interrupted`` when the process running it died (a run store found it unfinished).
+JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
 #: Every status value, in lifecycle order.
 STATUSES: tuple[str, ...] = get_args(JobStatus)
 #: The statuses of a run that has ended.
-FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
 
 
 def _finite(name: str, value: float) -> float:
@@ -184,6 +185,36 @@ class EpochRecord:
             "validation_accuracy": self.validation_accuracy,
             "learning_rate": self.learning_rate,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        """The record back from its ``to_dict()`` (fields a newer nnlab added may be absent).
+
+        >>> u = TrainingUpdate.for_epoch("j", "n", 1, 2, 0.5, correct=9, total=10)
+        >>> r = EpochRecord(u, 0.3, 0.4, None, None, 3.0, training_accuracy=0.8)
+        >>> EpochRecord.from_dict(r.to_dict()) == r
+        True
+        """
+        update = TrainingUpdate(
+            job_id=data["job_id"],
+            network_id=data["network_id"],
+            epoch=data["epoch"],
+            total_epochs=data["total_epochs"],
+            accuracy=data["accuracy"],
+            elapsed_time=data["elapsed_time"],
+            progress=data["progress"],
+            correct=data.get("correct"),
+            total=data.get("total"),
+        )
+        return cls(
+            update=update,
+            training_cost=data["training_cost"],
+            evaluation_cost=data.get("evaluation_cost"),
+            validation_cost=data.get("validation_cost"),
+            validation_accuracy=data.get("validation_accuracy"),
+            learning_rate=data["learning_rate"],
+            training_accuracy=data.get("training_accuracy"),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,10 @@ _ROUND = (1.0, 3.0, 5.0)
 class _Record(Protocol):
     @property
     def accuracy(self) -> float | None: ...
-
-    validation_accuracy: float | None
-    learning_rate: float
+    @property
+    def validation_accuracy(self) -> float | None: ...
+    @property
+    def learning_rate(self) -> float: ...
 
 
 def chance_level(n_classes: int) -> float:

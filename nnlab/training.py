@@ -14,7 +14,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 from nnlab import datasets as _datasets
 from nnlab._sgd import MiniBatchSGD
 from nnlab._types import Array
+from nnlab.checkpoint import TrainingState
 from nnlab.datasets import Dataset
 from nnlab.events import FINISHED, EpochRecord, JobStatus, TrainingStatus, TrainingUpdate
 from nnlab.formats import format_summary
@@ -103,6 +104,10 @@ class TrainingJob:
         self.epochs_before = net.epochs_trained
         #: With ``restore_best``: the epoch whose weights the network kept.
         self.best_epoch: int | None = None
+        #: Whether a run store is keeping this run: ``None`` without a store, ``False``
+        #: once the store failed (the run goes on in memory).
+        self.saved: bool | None = None
+        self._resume: TrainingState | None = None
         self.learning_rate = params.learning_rate
         self.created_at = _now()
         self.started_at: str | None = None
@@ -181,6 +186,52 @@ class TrainingJob:
         if history:
             data["history"] = [r.to_dict() for r in records]
         return data
+
+    # --------------------------------------------------------------- resuming
+    def training_state(self) -> TrainingState | None:
+        """The run at its last epoch boundary (weights, shuffling state, learning rate,
+        plateau bookkeeping), or ``None`` before the loop began. Call it from the training
+        thread between epochs: in ``on_epoch_start`` or ``on_run_end``."""
+        plateau = getattr(self, "_plateau", None)
+        if plateau is None:
+            return None
+        n = len(self.network.weights)
+        best = plateau.best_weights
+        return TrainingState(
+            epoch=len(self.history),
+            weights=[p.copy() for p in self._snapshot[:n]],
+            biases=[p.copy() for p in self._snapshot[n:]],
+            rng_state=self._boundary_rng,
+            learning_rate=self.learning_rate,
+            best_accuracy=None if plateau.best == -math.inf else plateau.best,
+            since_best=plateau.since_best,
+            since_halving=plateau.since_halving,
+            best_epoch=self.best_epoch,
+            best_parameters=None if best is None else [p.copy() for p in best],
+        )
+
+    def resume_from(
+        self, state: TrainingState, history: Sequence[EpochRecord], *, job_id: str
+    ) -> TrainingJob:
+        """Go on as run ``job_id`` from ``state``, with its first ``state.epoch`` epochs'
+        ``history``: the next epoch is ``state.epoch + 1`` of ``params.epochs``. Call it
+        before :meth:`run` or :meth:`start`; the network takes the state's weights."""
+        if self.status != "queued" or self.history:
+            raise RuntimeError("resume_from() must be called before the job runs")
+        if len(history) != state.epoch:
+            raise ValueError(f"a state after epoch {state.epoch} needs {state.epoch} epochs of history")
+        kept = (*state.weights, *state.biases)
+        if [p.shape for p in kept] != [p.shape for p in self._parameters()]:
+            raise ValueError(f"the state's weights do not fit a network of sizes {list(self.network.sizes)}")
+        for value, p in zip(kept, self._parameters()):
+            np.copyto(p, value)
+        self.job_id = job_id
+        self.history = list(history)
+        self.learning_rate = state.learning_rate
+        self.best_epoch = state.best_epoch
+        self.network.epochs_trained = self.epochs_before + state.epoch
+        self._resume = state
+        return self
 
     # --------------------------------------------------------------- control
     def cancel(self) -> None:
@@ -278,8 +329,10 @@ class TrainingJob:
         rng = np.random.default_rng(params.seed)
         # the weights at the last epoch boundary: a cancelled or diverged epoch is undone
         self._snapshot = [p.copy() for p in self._parameters()]
-        plateau = _Plateau(self, params)
-        for epoch in range(1, params.epochs + 1):
+        plateau = self._plateau = _Plateau(self, params)
+        first = 1 if self._resume is None else plateau.resume(self._resume, rng) + 1
+        self._boundary_rng = rng.bit_generator.state  # the shuffler at the last epoch boundary
+        for epoch in range(first, params.epochs + 1):
             if self._stop.is_set():
                 self._finish("cancelled", reason="cancelled")
                 break
@@ -306,6 +359,7 @@ class TrainingJob:
             notifier.notify("on_epoch_end", self, record)
             for kept, p in zip(self._snapshot, self._parameters()):
                 np.copyto(kept, p)
+            self._boundary_rng = rng.bit_generator.state
             reason = plateau.after(record)
             if reason is not None:
                 self._finish("completed", reason=reason)
@@ -420,6 +474,15 @@ class _Plateau:
             if job.learning_rate < params.learning_rate * schedule.min_factor:
                 return "learning_rate_schedule"
         return None
+
+    def resume(self, state: TrainingState, rng: np.random.Generator) -> int:
+        """Take the bookkeeping and the shuffler back from ``state``; its epoch."""
+        self.best = -math.inf if state.best_accuracy is None else state.best_accuracy
+        self.since_best, self.since_halving = state.since_best, state.since_halving
+        if state.best_parameters is not None:
+            self.best_weights = [p.copy() for p in state.best_parameters]
+        rng.bit_generator.state = state.rng_state
+        return state.epoch
 
     def restore_best(self) -> None:
         """With ``restore_best``, give the network the best epoch's weights back."""
