@@ -23,7 +23,7 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = subparsers.add_parser(
         "train",
         help="train a network and print one line per epoch",
-        description="Train a sigmoid network by mini-batch SGD, printing one line per epoch.",
+        description="Train a network by mini-batch SGD, printing one line per epoch.",
     )
     p.add_argument("--dataset", default="digits", help="digits (bundled, default) or mnist (downloaded)")
     p.add_argument(
@@ -33,13 +33,28 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="layer sizes, inputs first, e.g. 64,30,10 (default: features,30,classes)",
     )
     p.add_argument("--load", metavar="PATH", help="continue training a network saved with --save")
-    p.add_argument("--cost", default="cross_entropy", choices=["cross_entropy", "quadratic"])
+    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "relu"])
+    p.add_argument("--output", default="sigmoid", choices=["sigmoid", "softmax"])
+    p.add_argument(
+        "--cost",
+        default=None,
+        choices=["cross_entropy", "quadratic", "log_likelihood"],
+        help="default: cross_entropy, or log_likelihood with --output softmax",
+    )
     p.add_argument("--init", default="default", choices=["default", "large"])
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--mini-batch-size", type=int, default=10)
     p.add_argument("--learning-rate", type=float, default=3.0)
-    p.add_argument("--lmbda", type=float, default=0.0, help="L2 regularisation strength")
+    p.add_argument("--lmbda", type=float, default=0.0, help="regularisation strength")
+    p.add_argument("--regularization", default="l2", choices=["l2", "l1"])
+    p.add_argument("--dropout", type=float, default=0.0, help="share of hidden neurons dropped (0 <= p < 1)")
+    p.add_argument("--momentum", type=float, default=0.0, help="momentum coefficient (0 <= mu < 1)")
+    p.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="record per-layer learning speed, saturation and norms after each epoch",
+    )
     p.add_argument("--evaluate-on", default="test", choices=["test", "validation", "none"])
     p.add_argument(
         "--early-stopping",
@@ -70,7 +85,15 @@ def _run_train(args: argparse.Namespace) -> int:
         net = Network.load(args.load)
     else:
         sizes = args.sizes or [data.n_features, 30, data.n_classes]
-        net = Network(sizes, cost=args.cost, init=args.init, seed=args.seed, dtype=args.dtype)
+        net = Network(
+            sizes,
+            activation=args.activation,
+            output=args.output,
+            cost=args.cost,
+            init=args.init,
+            seed=args.seed,
+            dtype=args.dtype,
+        )
     print(
         f"training {net!r} on {data.name} ({data.sizes()['train']} examples): {args.epochs} "
         f"epochs, mini-batch {args.mini_batch_size}, learning rate {args.learning_rate:g}",
@@ -88,11 +111,18 @@ def _run_train(args: argparse.Namespace) -> int:
             evaluate_on=None if args.evaluate_on == "none" else args.evaluate_on,
             early_stopping=args.early_stopping,
             training_cost=args.training_cost,
+            regularization=args.regularization,
+            dropout=args.dropout,
+            momentum=args.momentum,
+            diagnostics=args.diagnostics,
             progress="text",
         )
     except KeyboardInterrupt:
         _save(net, args.save)
         return 130
+    if job.history and job.history[-1].diagnostics is not None:
+        for name, values in job.history[-1].diagnostics.to_dict().items():
+            print(f"{name} per layer (input side first): {', '.join(f'{v:.4g}' for v in values)}")
     _save(net, args.save)
     return 0 if job.status == "completed" else 1
 

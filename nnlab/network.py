@@ -288,10 +288,17 @@ class Network:
 
     # ----------------------------------------------------------------- learning
     def backprop(self, X: Array, Y: Array) -> tuple[list[Array], list[Array]]:
+        """Gradient of the summed cost over the batch: ``(nabla_b, nabla_w)`` (see
+        :meth:`backprop_trace`, which also gives the activations)."""
+        nabla_b, nabla_w, _ = self.backprop_trace(X, Y)
+        return nabla_b, nabla_w
+
+    def backprop_trace(self, X: Array, Y: Array) -> tuple[list[Array], list[Array], list[Array]]:
         """Gradient of the summed cost over the batch, in matrix form.
 
         ``X`` is ``(m, n_inputs)``, ``Y`` the one-hot targets ``(m, n_outputs)``. Returns
-        ``(nabla_b, nabla_w)`` shaped like ``biases`` and ``weights``. One forward and one
+        ``(nabla_b, nabla_w, activations)``: the gradients shaped like ``biases`` and
+        ``weights``, and each layer's activations, the inputs first. One forward and one
         backward pass for the whole batch; :func:`nnlab.train` runs a buffer-reusing
         version of the same algebra (with dropout, when asked).
         """
@@ -313,7 +320,7 @@ class Network:
             delta = (delta @ self.weights[-layer + 1]) * self.activation.prime(zs[-layer])
             nabla_b[-layer] = delta.sum(axis=0)
             nabla_w[-layer] = delta.T @ activations[-layer - 1]
-        return nabla_b, nabla_w
+        return nabla_b, nabla_w, activations
 
     # ----------------------------------------------------------------- persistence
     def to_dict(self, *, parameters: bool = True) -> dict[str, Any]:
