@@ -146,7 +146,7 @@ class ReLU(Activation):
 
     @staticmethod
     def fn_(z: Array) -> Array:
-        return np.maximum(z, 0.0, z)
+        return np.maximum(z, 0.0, out=z)
 
     @staticmethod
     def prime_from_output(a: Array, out: Array) -> Array:

@@ -48,6 +48,50 @@ def test_backprop_matches_finite_differences(cost: str, sizes: list[int]) -> Non
             assert rel < 1e-6, f"relative error {rel:.2e} for a parameter of shape {p.shape}"
 
 
+ARCHITECTURES = [
+    (activation, output, cost)
+    for activation in ("sigmoid", "tanh", "relu")
+    for output, cost in (
+        ("sigmoid", "cross_entropy"),
+        ("sigmoid", "quadratic"),
+        ("softmax", "log_likelihood"),
+    )
+]
+
+
+def finite_difference_error(net: nnlab.Network, X: np.ndarray, Y: np.ndarray, h: float = 1e-6) -> float:
+    """The largest relative error, over the parameter arrays, between backprop's gradient
+    of the summed cost and central differences of the cost itself."""
+    nabla_b, nabla_w = net.backprop(X, Y)
+    worst = 0.0
+    for params, grads in ((net.weights, nabla_w), (net.biases, nabla_b)):
+        for p, g in zip(params, grads):
+            numeric = np.zeros_like(p)
+            for i in np.ndindex(p.shape):
+                saved = p[i]
+                p[i] = saved + h
+                up = _summed_cost(net, X, Y)
+                p[i] = saved - h
+                down = _summed_cost(net, X, Y)
+                p[i] = saved
+                numeric[i] = (up - down) / (2 * h)
+            rel = np.linalg.norm(g - numeric) / (np.linalg.norm(g) + np.linalg.norm(numeric))
+            worst = max(worst, float(rel))
+    return worst
+
+
+@pytest.mark.parametrize(("activation", "output", "cost"), ARCHITECTURES)
+def test_every_neuron_output_and_cost_passes_the_gradient_check(
+    activation: str, output: str, cost: str
+) -> None:
+    rng = np.random.default_rng(5)
+    net = nnlab.Network([6, 7, 5, 4], activation=activation, output=output, cost=cost, seed=2)  # type: ignore[arg-type]
+    X = rng.random((8, 6))
+    Y = one_hot(rng.integers(0, 4, 8), 4)
+    error = finite_difference_error(net, X, Y)
+    assert error < 1e-6, f"{activation}/{output}/{cost}: relative error {error:.2e}"
+
+
 class _Reference(NamedTuple):
     weights: list[np.ndarray]
     biases: list[np.ndarray]
