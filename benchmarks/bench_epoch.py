@@ -56,6 +56,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import nnlab
 from nnlab._sgd import MiniBatchSGD
+from nnlab.diagnostics import DIAGNOSTIC_SAMPLE, diagnose
 from nnlab.network import one_hot
 
 ETA, M = 3.0, 10
@@ -440,9 +441,18 @@ def bench_diagnostics(data: nnlab.Dataset, sizes: list[int], rounds: int, clock:
 
         return run
 
+    X, y = data.train
+    net = nnlab.Network(sizes, seed=0)
+
+    def diagnose_alone(seed: int) -> float:
+        start = clock()
+        diagnose(net, X[:DIAGNOSTIC_SAMPLE], y[:DIAGNOSTIC_SAMPLE])
+        return clock() - start
+
     runners = {
         "train() epoch, diagnostics off": train_epoch(False),
         "train() epoch, diagnostics on": train_epoch(True),
+        "diagnose() alone, as train() calls it": diagnose_alone,
     }
     times, ratios, spread = rounds_of(runners, rounds, "train() epoch, diagnostics off")
     print(

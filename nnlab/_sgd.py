@@ -113,7 +113,7 @@ class _Plan:
                     deltas[layer],
                     inputs[layer],
                     below,
-                    primes[layer - 1] if layer else None,
+                    primes[layer - 1] if layer else self.sp,  # layer 0 has no layer below: unused
                     np.empty_like(net.weights[layer]),
                     np.empty_like(net.biases[layer]),
                     engine._scratch_w[layer],

@@ -243,7 +243,8 @@ class Network:
                 a = Softmax.fn(z, axis=0)
             else:
                 a = Sigmoid.fn_(z)
-        return a.T
+        out: Array = a.T
+        return out
 
     def predict(self, X: Any) -> Array:
         """Predicted class (index of the most active output) for each row of ``X``."""
