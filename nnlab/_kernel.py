@@ -40,8 +40,8 @@ def display(obj: Any, **options: Any) -> Any:
     return show(obj, **options)  # type: ignore[no-untyped-call]
 
 
-def update_display(obj: Any, *, display_id: str) -> None:
+def update_display(obj: Any, *, display_id: str, **options: Any) -> None:
     """IPython's ``update_display``: replace what ``display(..., display_id=...)`` showed."""
     from IPython.display import update_display as update
 
-    update(obj, display_id=display_id)  # type: ignore[no-untyped-call]
+    update(obj, display_id=display_id, **options)  # type: ignore[no-untyped-call]

@@ -193,9 +193,9 @@ class MiniBatchSGD:
         self.net = net
         self.X = np.ascontiguousarray(X, dtype=net.dtype)
         self.Y = np.ascontiguousarray(Y, dtype=net.dtype)
-        self.n = self.X.shape[0]
+        self.n: int = self.X.shape[0]
         self.m = mini_batch_size
-        self.n_batches = -(-self.n // self.m)
+        self.n_batches: int = -(-self.n // self.m)
         self.regularization = regularization
         self.momentum = float(momentum)
         self.dropout = float(dropout)

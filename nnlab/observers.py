@@ -24,7 +24,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from nnlab.formats import format_epoch
+from nnlab.formats import format_accuracy, format_duration, format_epoch
 from nnlab.notify import BATCH_REPORT_INTERVAL, ObserverWarning, noop
 
 if TYPE_CHECKING:
@@ -85,10 +85,10 @@ def format_end(job: TrainingJob, *, timings: bool = True) -> str:
         if job.stop_reason:
             line += f" ({job.stop_reason.replace('_', ' ')})"
         if timings and job.elapsed_time is not None:
-            line += f" in {job.elapsed_time:.2f}s"
+            line += f" in {format_duration(job.elapsed_time)}"
         best = job.best_accuracy
         if best is not None:
-            line += f"; best accuracy {best:.4f}"
+            line += f"; best accuracy {format_accuracy(best)}"
     elif job.status == "cancelled":
         why = "interrupted" if job.stop_reason == "interrupted" else "cancelled"
         line = (

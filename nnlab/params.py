@@ -13,7 +13,7 @@ import math
 import secrets
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
@@ -334,7 +334,7 @@ def check_params(
         early_stopping=early_stopping,
         lr_schedule=lr_schedule,
         restore_best=restore_best,
-        training_cost=training_cost,
+        training_cost=cast("TrainingCost", training_cost),
         regularization=regularization,
         dropout=dropout,
         momentum=momentum,

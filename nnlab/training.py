@@ -132,6 +132,11 @@ class TrainingJob:
         values = [r.accuracy for r in self.history if r.accuracy is not None]
         return max(values) if values else None
 
+    @property
+    def observers(self) -> tuple[Any, ...]:
+        """The observers of this run (its progress view among them), not the process's."""
+        return tuple(self._observers)
+
     def summary(self) -> str:
         """``epoch 3/10 · accuracy 0.9100 · running``."""
         latest = self.latest

@@ -8,6 +8,7 @@ import nnlab
 from nnlab.events import EpochRecord, TrainingUpdate
 from nnlab.live.record import (
     LIVE_ROWS,
+    MIN_HIDDEN,
     RECORD_ROWS,
     record_bundle,
     sparkline,
@@ -50,12 +51,12 @@ def test_stable_record_has_no_timings_and_is_the_same_every_run() -> None:
         == "Training [64, 12, 10] on digits · Completed · 3/3 epochs · best accuracy "
         + (lines[0].rsplit(" ", 1)[1])
     )
-    assert lines[1] == "Epoch 3/3     [####################] 3/3 [100%]"
-    assert lines[2] == "Batch 130/130 [####################] 130/130 [100%]"
+    assert lines[1] == "Epochs        [####################] 3/3 [100%]"
+    assert lines[2] == "Batches       [####################] 130/130 [100%]"
     header = "epoch  training cost  evaluation cost  accuracy  correct/total  validation accuracy"
     assert lines[5] == header
     assert [line.split()[0] for line in lines[6:9]] == ["1", "2", "3"]
-    assert re.search(r"^accuracy +[▁-█]{3}  0\.\d{4} → 0\.\d{4}$", text, re.M)
+    assert re.search(r"^accuracy +[▁-█]{3}  \d+\.\d\d% → \d+\.\d\d%$", text, re.M)
 
 
 def test_html_record_holds_bars_table_and_curve_and_escapes_text() -> None:
@@ -74,13 +75,15 @@ def test_html_record_holds_bars_table_and_curve_and_escapes_text() -> None:
 def test_long_runs_keep_the_first_and_last_epochs() -> None:
     state = synthetic(100)
     text = table_text(state)
-    assert f"… {100 - RECORD_ROWS + 1} more epochs …" in text
+    head = RECORD_ROWS // 4
+    hidden = 100 - RECORD_ROWS + 1
+    assert f"… epochs {head + 1}–{head + hidden} ({hidden} rows) not shown …" in text
     shown = [int(line.split()[0]) for line in text.splitlines()[1:] if line.strip()[0].isdigit()]
     assert len(shown) == RECORD_ROWS - 1
     assert shown[0] == 1
     assert shown[-1] == 100
     live = table_html(state, live=True)
-    assert live.count("<tr>") == 1 + LIVE_ROWS  # header, a "more epochs" row and the latest ones
+    assert live.count("<tr>") == 1 + LIVE_ROWS  # header, a "not shown" row and the latest ones
     assert ">100<" in live
     assert ">1<" not in live
 
@@ -100,3 +103,40 @@ def test_sparkline_scales_between_extremes() -> None:
     assert sparkline([3.0, 2.0, 1.0]) == "█▅▁"
     assert sparkline([None, 1.0]) == "▄"
     assert sparkline([]) == ""
+
+
+def test_a_marker_row_always_stands_for_at_least_three_epochs() -> None:
+    """No "… 2 more epochs …" row hiding two rows: those are shown instead."""
+    for n in range(1, 3 * RECORD_ROWS):
+        state = synthetic(n)
+        for live, limit in ((True, LIVE_ROWS), (False, RECORD_ROWS)):
+            html = table_html(state, live=live)
+            shown = [int(e) for e in re.findall(r'<tr><td style="[^"]*">(\d+)</td>', html)]
+            marker = re.search(r"… epochs (\d+)–(\d+) \((\d+) rows\) not shown …", html)
+            if marker is None:
+                assert shown == list(range(1, n + 1))
+                continue
+            first, last, count = map(int, marker.groups())
+            assert count >= MIN_HIDDEN
+            assert sorted([*shown, *range(first, last + 1)]) == list(range(1, n + 1))
+            assert last - first + 1 == count
+            assert len(shown) + 1 == limit
+
+
+def test_a_continued_network_counts_its_epochs_on() -> None:
+    """Training again continues the network's count in the table, curve and record, while
+    the wire's epoch stays 1-based per run."""
+    net = nnlab.Network([64, 12, 10], seed=0)
+    nnlab.train(net, epochs=3, seed=0, progress=False)
+    job = nnlab.train(net, epochs=2, seed=1, progress=False)
+    assert job.epochs_before == 3
+    assert [r.epoch for r in job.history] == [1, 2]  # the wire
+    state = LiveState.for_job(job)
+    state.sync(job, now=0.0)
+    html = table_html(state)
+    assert re.findall(r'<tr><td style="[^"]*">(\d+)</td>', html) == ["4", "5"]
+    curve = svg_curve(state.curves)
+    assert re.findall(r'class="tick-epoch"[^>]*>(\d+)<', curve) == ["4", "5"]
+    bundle = record_bundle(state, now=0.0, timings=False)
+    assert "Completed · 2/2 epochs · network epochs 4–5 · best accuracy" in bundle["text/plain"]
+    assert [line.split()[0] for line in bundle["text/plain"].splitlines()[6:8]] == ["4", "5"]

@@ -44,16 +44,16 @@ def test_bars_count_from_one_with_rates_and_time_left() -> None:
     state = run_two_epochs()
     now = 105.0
     epoch_bar, batch_bar = state.epoch_bar(now), state.batch_bar(now)
-    assert state.epoch_label() == "Epoch 3/4"  # the epoch in progress, 1-based
+    assert state.epoch_label() == "Epochs"  # the one count is the bar's
     assert (epoch_bar.n, epoch_bar.total, epoch_bar.percent) == (2, 4, 50)  # finished epochs
     assert epoch_bar.elapsed == pytest.approx(5.0)
     assert epoch_bar.rate == pytest.approx(2.0)  # 5 s for 2.5 epochs
     assert epoch_bar.eta == pytest.approx(3.0)  # 1.5 epochs left
     assert epoch_bar.text() == "2/4 [50%] 5.0s<3.0s, 2.0s/epoch"
-    assert state.batch_label() == "Batch 5/10"
+    assert state.batch_label() == "Batches"
     assert (batch_bar.n, batch_bar.total, batch_bar.percent) == (5, 10, 50)
     assert batch_bar.rate == pytest.approx(5.0)
-    assert batch_bar.text() == " 5/10 [50%] 1.0s<1.0s, 5.0 batches/s"
+    assert batch_bar.text() == " 5/10 [50%] 1.0s<1.0s, 5 batches/s"
     assert state.status_text() == "Running · epoch 3/4"
     assert state.style == "info"
 
@@ -76,7 +76,7 @@ def test_rows_and_metrics_follow_finished_epochs() -> None:
         "accuracy",
         "correct/total",
     ]
-    assert state.row_cells(state.rows[0]) == ["1", "1.0000", "1.5000", "0.8100", "81/100", "2.000"]
+    assert state.row_cells(state.rows[0]) == ["1", "1.0000", "1.5000", "81.00%", "81/100", "2.0s"]
 
 
 def test_validation_metrics_appear_when_measured() -> None:
@@ -91,14 +91,20 @@ def test_validation_metrics_appear_when_measured() -> None:
 @pytest.mark.parametrize(
     ("status", "reason", "error", "text", "style"),
     [
-        ("completed", None, None, "Completed · 2/4 epochs in 5.0s · best accuracy 0.8200", "success"),
-        ("completed", "early_stopping", None, "Completed · 2/4 epochs (early stopping) in 5.0s", "success"),
+        ("completed", None, None, "Completed · 2/4 epochs in 5.0s · best accuracy 82.00%", "success"),
+        (
+            "completed",
+            "early_stopping",
+            None,
+            "Stopped early · 2 of 4 epochs (early stopping: validation accuracy stopped improving) in 5.0s",
+            "success",
+        ),
         ("cancelled", "cancelled", None, "Cancelled at epoch 3/4 · 2 finished epochs kept", "warning"),
         (
             "cancelled",
             "interrupted",
             None,
-            "Interrupted (Ctrl-C) at epoch 3/4 · 2 finished epochs kept",
+            "Interrupted (Ctrl-C) at epoch 3/4 · 2 finished epochs kept · the run is nnlab.last_job()",
             "warning",
         ),
         (
@@ -215,3 +221,64 @@ def test_durations_and_rates_read_well() -> None:
     slow = Bar("Epoch", 1, 3, elapsed=90.0, eta=180.0, rate=90.0, unit="epoch", per="unit")
     assert slow.text() == "1/3 [33%] 1:30<3:00, 1:30/epoch"
     assert slow.text(timings=False) == "1/3 [33%]"
+
+
+def test_bar_labels_carry_no_count_of_their_own() -> None:
+    """The issue: "Epoch 15/40" beside a bar reading "14/40 [35%]". One count per bar."""
+    state = run_two_epochs()
+    bar = state.epoch_bar(105.0)
+    assert not any(ch.isdigit() for ch in state.epoch_label() + state.batch_label())
+    assert bar.text(timings=False) == "2/4 [50%]"  # finished epochs, as the bar's fill
+    assert state.status_text() == "Running · epoch 3/4"  # the one in progress, said as such
+
+
+def test_a_run_that_stopped_early_reads_as_such_with_a_full_bar() -> None:
+    """Not a green "Completed" bar 6 % full: the run ran the epochs it needed."""
+    state = LiveState(total_epochs=50, n_batches=10)
+    state.run_started(now=0.0)
+    for epoch in (1, 2, 3):
+        state.epoch_started(epoch, now=epoch - 1.0)
+        state.epoch_ended(record(epoch, 50, validation_accuracy=0.8), now=float(epoch))
+    state.run_ended("completed", now=3.0, stop_reason="early_stopping")
+    bar = state.epoch_bar(3.0)
+    assert (bar.n, bar.total, bar.fraction) == (3, 3, 1.0)
+    assert state.status_text(timings=False).startswith("Stopped early · 3 of 50 epochs (early stopping")
+    assert "Completed" not in state.status_text()
+    assert state.style == "success"
+    state.stop_reason = None  # the same run, had it gone the distance
+    assert state.status_text(timings=False).startswith("Completed · 3/50 epochs")
+
+
+def test_epochs_count_on_from_the_network_epochs_before_the_run() -> None:
+    state = LiveState(total_epochs=4, n_batches=10, epochs_before=20)
+    state.run_started(now=0.0)
+    state.epoch_started(1, now=0.0)
+    assert state.status_text() == "Running · epoch 1/4 (network epoch 21)"
+    state.epoch_ended(record(1), now=1.0)  # the wire's epoch: 1
+    assert state.row_cells(state.rows[0], epochs_before=state.epochs_before)[0] == "21"
+    assert state.curves.first == 21
+    state.epoch_started(2, now=1.0)
+    state.epoch_ended(record(2), now=2.0)
+    state.run_ended("completed", now=2.0, stop_reason="cancelled")
+    assert state.status_text(timings=False).startswith("Completed · 2/4 epochs · network epochs 21–22")
+    assert state.epoch_bar(2.0).text(timings=False) == "2/4 [50%]"  # the bar is the run's
+
+
+def test_a_run_stopped_between_epochs_names_the_last_finished_one() -> None:
+    state = run_two_epochs()
+    state.epoch = 2  # as if the stop came before epoch 3 began
+    state.run_ended("cancelled", now=104.0, stop_reason="cancelled")
+    assert state.status_text() == "Cancelled after epoch 2/4 · 2 finished epochs kept"
+    state.epochs_before = 10
+    assert state.status_text() == "Cancelled after epoch 2/4 (network epoch 12) · 2 finished epochs kept"
+
+
+def test_between_two_epochs_the_status_names_the_one_starting() -> None:
+    """As a watched run is read between epochs: 2 done, epoch 3 not yet begun."""
+    state = LiveState(total_epochs=4, n_batches=10)
+    state.run_started(now=0.0)
+    for epoch in (1, 2):
+        state.epoch_started(epoch, now=epoch - 1.0)
+        state.epoch_ended(record(epoch), now=float(epoch))
+    assert state.epoch_bar(2.0).text(timings=False) == "2/4 [50%]"
+    assert state.status_text() == "Running · epoch 3/4"

@@ -3,6 +3,7 @@ which view ``progress=`` picks."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import warnings
@@ -50,7 +51,7 @@ def test_view_follows_a_run_and_ends_in_success() -> None:
     assert view.table.value.count("<tr>") == 1 + 4
     assert "<polyline" in view.curve.value
     assert view.stop_button.disabled
-    assert repr(view) == f"<LiveView · epoch 4/4 · accuracy {job.latest.accuracy:.4f} · completed>"
+    assert repr(view) == f"<LiveView · epoch 4/4 · accuracy {100 * job.latest.accuracy:.2f}% · completed>"
     assert view.record()["text/plain"].startswith("Training [64, 12, 10] on digits · Completed")
 
 
@@ -122,7 +123,7 @@ def test_watch_follows_a_background_run_and_its_stop_cancels_it(long_epochs: nnl
     assert job.status == "cancelled"
     assert [r.epoch for r in view.state.rows] == [r.epoch for r in job.history]
     assert view.epoch_bar.bar_style == "warning"
-    assert view.state.status_text(timings=False).startswith("Cancelled at epoch")
+    assert re.match(r"Cancelled (at|after) epoch", view.state.status_text(timings=False))
     with pytest.raises(ValueError, match="no training job with id 'nope'"):
         watch("nope", display=False)
 
@@ -179,3 +180,127 @@ def test_watch_outside_a_notebook_warns_and_shows_nothing(monkeypatch: pytest.Mo
         view = watch(job, stable=True)
     assert view.done
     assert not view._shown  # nothing was printed in place of a display
+
+
+class CheckFrames(Observer):
+    """After the view's own hooks: the table and the curve end at the same epoch, the
+    epoch bar counts the table's rows, and the status line runs the next epoch."""
+
+    def __init__(self, view: LiveView) -> None:
+        self.view = view
+        self.seen: list[tuple[int | None, int | None]] = []
+        self.problems: list[Any] = []
+
+    def _check(self) -> None:
+        view = self.view
+        table = [int(e) for e in re.findall(r'<tr><td style="[^"]*">(\d+)</td>', view.table.value)]
+        curve = re.findall(r'class="tick-epoch"[^>]*>(\d+)<', view.curve.value)
+        last_row = table[-1] if table else None
+        last_point = int(curve[-1]) if curve else None
+        self.seen.append((last_row, last_point))
+        done = view.epoch_bar.value
+        running = re.search(r"Running · epoch (\d+)/", view.header.value)
+        if (
+            (last_row or 0) != done
+            or f"{done}/{view.epoch_bar.max} [" not in view.epoch_text.value
+            or (running and view.state.rows and int(running.group(1)) != done + 1)
+        ):
+            self.problems.append((view.header.value, view.epoch_text.value, last_row))
+
+    def on_batch_end(self, job: Any, epoch: int, batch: int, n_batches: int) -> None:
+        self._check()
+
+    def on_epoch_end(self, job: Any, record: Any) -> None:
+        self._check()
+
+
+@pytest.mark.parametrize("interval", [0.0, 0.02])
+def test_curve_and_table_agree_at_every_frame(interval: float) -> None:
+    view = LiveView(display=False, interval=interval)
+    check = CheckFrames(view)
+    net = nnlab.Network([64, 12, 10], seed=0)
+    nnlab.train(net, epochs=12, seed=0, observers=[view, check], progress=False)
+    assert check.seen
+    assert all(row == point for row, point in check.seen), check.seen
+    assert check.problems == []  # bar, status line and table tell the same epoch
+    check._check()  # the final frame
+    assert check.seen[-1] == (12, 12)
+
+
+def test_watch_on_a_run_that_has_a_view_returns_that_view(long_epochs: nnlab.Dataset) -> None:
+    """train(..., background=True) in a notebook makes a view; watch(job) must not add one."""
+    own = LiveView(display=False, stable=True)
+    job = nnlab.train(
+        nnlab.Network([64, 12, 10], seed=0),
+        long_epochs,
+        epochs=50,
+        seed=0,
+        background=True,
+        observers=[own],
+        progress=False,
+    )
+    try:
+        assert watch(job, display=False) is own  # even before the run has told the view it started
+        assert watch(job.job_id, display=False) is own
+    finally:
+        job.cancel()
+        assert job.wait(30)
+    assert own.wait(30)
+    other = nnlab.train(nnlab.Network([64, 12, 10], seed=0), epochs=1, seed=0, progress=False)
+    first = watch(other, display=False)
+    assert watch(other, display=False) is first  # a watched run keeps its one view too
+    assert first is not own
+
+
+class CtrlC(Observer):
+    def on_epoch_end(self, job: Any, record: Any) -> None:
+        if record.epoch == 2:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_record_says_how_to_get_the_run_back() -> None:
+    """After Ctrl-C, ``job = nnlab.train(...)`` never assigned: the record names the way back."""
+    view = LiveView(display=False, stable=True)
+    net = nnlab.Network([64, 12, 10], seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        nnlab.train(net, epochs=10, seed=0, observers=[view, CtrlC()], progress=False)
+    text = view.record()["text/plain"]
+    # raised as epoch 2 ended: between two epochs
+    assert (
+        "Interrupted (Ctrl-C) after epoch 2/10 · 2 finished epochs kept · the run is nnlab.last_job()" in text
+    )
+    assert "nnlab.last_job()" in view.record()["text/html"]
+
+
+def test_stop_button_fits_its_label_and_looks_like_an_action() -> None:
+    view = LiveView(display=False)
+    button = view.stop_button
+    assert (button.description, button.icon, button.button_style) == ("Stop", "stop", "warning")
+    assert (button.layout.flex, button.layout.min_width) == ("0 0 auto", "max-content")
+
+
+def test_an_early_stopped_run_ends_with_a_full_bar_that_says_so() -> None:
+    view = LiveView(display=False, stable=True)
+    job = nnlab.train(
+        nnlab.Network([64, 12, 10], seed=0),
+        epochs=200,
+        seed=0,
+        early_stopping=2,
+        observers=[view],
+        progress=False,
+    )
+    assert (job.status, job.stop_reason) == ("completed", "early_stopping")
+    done = len(job.history)
+    assert done < 200
+    assert (view.epoch_bar.value, view.epoch_bar.max, view.epoch_bar.bar_style) == (done, done, "success")
+    assert f"{done}/{done} [100%]" in view.epoch_text.value
+    assert f"Stopped early · {done} of 200 epochs (early stopping" in view.header.value
+    html = view.record()["text/html"]
+    assert html.count("width:100.0%") == 2  # both bars full
+    assert "Completed" not in html
+
+
+@pytest.mark.parametrize("wrong", [42, None, nnlab.Network([64, 10], seed=0)])
+def test_watch_says_what_it_takes(wrong: object) -> None:
+    with pytest.raises(TypeError, match=r"watch\(\) takes a training run -- the TrainingJob .* job_id"):
+        watch(wrong)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Headless Chromium (Debian's): the test page, the page behind a path prefix, and CORS."""
+"""Headless Chromium (Debian's): the test page (its icon, its Cancel button), the page
+behind a path prefix, and CORS."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import JS_DIR, chromium, external, serve_asgi, train, under_prefix
+from server_helpers import JS_DIR, Api, chromium, external, serve_asgi, train, under_prefix
 
 from nnlab.registry import Registry
 from nnlab.server import Server
@@ -33,6 +34,8 @@ class Page:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.foreign: list[str] = []
+        self.failed: list[str] = []  # responses of 400 and above (a missing favicon.ico...)
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
         self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
@@ -77,6 +80,11 @@ def _run_the_page(
         assert card.locator(".field-accuracy").inner_text().endswith("%")
         assert card.locator(".field-correct").inner_text().endswith("/ 300")
         assert card.locator(".field-remaining").inner_text() == "0"
+        labels = card.locator("dt").all_inner_texts()
+        assert "Epoch time" in labels  # the wire's elapsed_time is the epoch's own time
+        assert "Elapsed time" not in labels
+        assert card.locator(".field-elapsed").inner_text().endswith(" s")
+        assert card.locator(".cancel").is_hidden()  # a finished run offers no Cancel
         assert f"Job ID: {job_id}" in card.inner_text()
         statuses = tab.state(
             f"window.nnlabPage.statuses.filter(s => s.job_id === '{job_id}').map(s => s.status)"
@@ -95,6 +103,18 @@ def _run_the_page(
             tab.page.screenshot(path=str(screenshot), full_page=True)
         assert tab.errors == []
         assert tab.foreign == []
+        assert tab.failed == []
+        # the page's icon is inline: it draws, and nothing asks the server for /favicon.ico
+        icon = tab.page.evaluate(
+            """() => new Promise((resolve) => {
+                 const link = document.querySelector("link[rel=icon]");
+                 const img = new Image();
+                 img.onload = () => resolve([link.href.slice(0, 5), img.naturalWidth > 0]);
+                 img.onerror = () => resolve([link.href.slice(0, 5), false]);
+                 img.src = link.href;
+               })"""
+        )
+        assert icon == ["data:", True]
         return {"socket_id": socket_id, "job_id": job_id}
     finally:
         tab.close()
@@ -106,6 +126,43 @@ def test_the_test_page_trains_with_one_click_and_shows_every_update(
     shot = tmp_path / "test_socketio.png"
     _run_the_page(browser, f"{server.url}/test_socketio.html", server.url, server.registry, screenshot=shot)
     assert shot.stat().st_size > 20_000
+
+
+def test_the_test_page_cancels_the_run_it_shows(browser: Any, server: Server) -> None:
+    api = Api(server.url)
+    tab = Page(browser, [server.url])
+    job_id = None
+    try:
+        tab.page.goto(f"{server.url}/test_socketio.html")
+        tab.page.wait_for_selector("#connection[data-state=connected]", timeout=10_000)
+        tab.page.fill("#sizes", "64,100,10")
+        tab.page.fill("#epochs", "10000")
+        tab.page.click("#train-button")
+        card = tab.page.locator(".job[data-status=running]")
+        card.wait_for(timeout=20_000)
+        job_id = card.get_attribute("data-job-id")
+        tab.page.wait_for_function(
+            f"window.nnlabPage.updates.filter(u => u.job_id === '{job_id}').length >= 2", timeout=20_000
+        )
+        cancel = card.get_by_role("button", name="Cancel")
+        assert cancel.is_visible()
+        cancel.click()
+        done = tab.page.locator(f".job[data-job-id='{job_id}'][data-status=cancelled]")
+        done.wait_for(timeout=20_000)
+        assert done.locator(".message").inner_text() == "stopped: cancelled"
+        assert done.locator(".cancel").is_hidden()
+        assert "POST cancel -> job" in tab.page.inner_text("#log")
+        status, job = api.get(f"/api/jobs/{job_id}?history=false")
+        assert status == 200
+        assert (job["status"], job["stop_reason"]) == ("cancelled", "cancelled")
+        assert 2 <= job["epochs_completed"] < 10000
+        assert tab.errors == []
+        assert tab.failed == []
+    finally:
+        tab.close()
+        if job_id is not None:  # never leave the run going
+            api.post(f"/api/jobs/{job_id}/cancel")
+            api.wait_job(job_id)
 
 
 def test_the_test_page_works_behind_a_path_prefix(browser: Any) -> None:
@@ -185,3 +242,91 @@ def test_a_page_from_another_origin_connects_and_calls_rest(browser: Any, server
         assert results[name]["errors"] == []
         assert results[name]["epochs"] == [1, 2, 3, 4, 5, 6]
     assert tab.errors == []
+
+
+TRANSPORTS_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><script src="socket.io.min.js"></script></head><body><script>
+const server = new URLSearchParams(location.search).get("server");
+const results = (window.results = {});
+// the seed's options (docs: websocket first, "fallback to polling"), with quicker retries
+const seed = { transports: ["websocket", "polling"], timeout: 20000, reconnection: true,
+               reconnectionAttempts: 2, reconnectionDelay: 100, forceNew: true };
+function attempt(name, options) {
+  return new Promise((resolve) => {
+    const socket = io(server, options);
+    const r = (results[name] = { epochs: [], errors: [], connected: false });
+    const start = performance.now();
+    socket.on("connect", () => {
+      r.connected = true; r.transport = socket.io.engine.transport.name;
+      r.ms = performance.now() - start; resolve(socket);
+    });
+    socket.on("connect_error", (e) => r.errors.push(String(e.message)));
+    socket.io.on("reconnect_failed", () => { r.gaveUp = true; socket.close(); resolve(null); });
+    socket.on("training_update", (u) => r.epochs.push(u.epoch));
+  });
+}
+async function post(path, body) {
+  const response = await fetch(server + path, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return [response.status, await response.json()];
+}
+(async () => {
+  await attempt("seed", seed);
+  await attempt("all", { ...seed, tryAllTransports: true });
+  const [, net] = await post("/api/networks", { sizes: [64, 30, 10] });
+  const [started] = await post(`/api/networks/${net.network_id}/train`,
+                               { epochs: 6, mini_batch_size: 10, learning_rate: 3.0 });
+  results.started = started;
+})().catch((e) => { results.fatal = String(e); });
+</script></body></html>"""
+
+
+def refuse_websockets(app: Any) -> Any:
+    """``app`` behind a proxy that refuses every WebSocket handshake (HTTP passes)."""
+
+    async def proxied(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # a 403 to the handshake
+            return None
+        return await app(scope, receive, send)
+
+    return proxied
+
+
+def test_socket_io_client_falls_back_to_polling_only_when_told_to(browser: Any) -> None:
+    """What the server README tells dashboard authors: with websockets refused on the way,
+    socket.io-client 4.x never tries polling with the seed's options, and connects over
+    polling (and gets every epoch) with ``tryAllTransports: true``."""
+    from starlette.applications import Starlette
+    from starlette.responses import FileResponse, HTMLResponse
+    from starlette.routing import Route
+
+    from nnlab.server.app import create_app
+
+    bundle = JS_DIR / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+    if not bundle.exists():
+        external("node")  # skips or fails with the npm hint
+    dashboard = Starlette(
+        routes=[
+            Route("/", lambda request: HTMLResponse(TRANSPORTS_PAGE)),
+            Route("/socket.io.min.js", lambda request: FileResponse(bundle)),
+        ]
+    )
+    with serve_asgi(refuse_websockets(create_app().asgi)) as server_url, serve_asgi(dashboard) as origin:
+        tab = Page(browser, [origin, server_url])
+        try:
+            tab.page.goto(f"{origin}/?server={server_url}")
+            tab.page.wait_for_function(
+                "(r => r.fatal || (r.all && r.all.epochs.length === 6))(window.results)", timeout=30_000
+            )
+            results = tab.state("window.results")
+        finally:
+            tab.close()
+    assert "fatal" not in results, results
+    seed, tried_all = results["seed"], results["all"]
+    assert (seed["connected"], seed.get("gaveUp")) == (False, True)
+    assert len(seed["errors"]) == 3  # the first attempt and 2 reconnections, each over websocket only
+    assert seed["epochs"] == []
+    assert (tried_all["connected"], tried_all["transport"]) == (True, "polling")
+    assert tried_all["epochs"] == [1, 2, 3, 4, 5, 6]
+    assert results["started"] == 202

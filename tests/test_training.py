@@ -362,8 +362,8 @@ def test_training_update_rejects_what_the_wire_cannot_carry() -> None:
 def test_repr_tells_the_state(digits: nnlab.Dataset) -> None:
     job = nnlab.train(nnlab.Network([64, 30, 10], seed=0), digits, epochs=2, seed=0)
     assert (
-        repr(job)
-        == f"<TrainingJob {job.job_id[:8]} · epoch 2/2 · accuracy {job.history[-1].accuracy:.4f} · completed>"
+        repr(job) == f"<TrainingJob {job.job_id[:8]} · epoch 2/2 · "
+        f"accuracy {100 * job.history[-1].accuracy:.2f}% · completed>"
     )
 
 

@@ -2,10 +2,11 @@
 
 ``nnlab.train(...)`` in a notebook shows it by default (``progress="auto"``);
 ``nnlab.watch(job)`` shows it for a run that is already going. Reading order:
-:mod:`nnlab.live.state` (what to show), :mod:`nnlab.live.timing` (when to redraw,
-how time reads), :mod:`nnlab.live.record`
-(static HTML, SVG and text), :mod:`nnlab.live.widgets` (the ipywidgets view),
-:mod:`nnlab.live.mode` (which view ``progress=`` gets).
+:mod:`nnlab.live.formats` (one text format per quantity), :mod:`nnlab.live.state`
+(what to show), :mod:`nnlab.live.timing` (when to redraw), :mod:`nnlab.live.axes`
+(round ticks), :mod:`nnlab.live.record` (static HTML, SVG and text),
+:mod:`nnlab.live.widgets` (the ipywidgets view), :mod:`nnlab.live.mode` (which view
+``progress=`` gets).
 
 Tuning: ``NNLAB_LIVE_INTERVAL`` (seconds between redraws, default 0.1) or the
 ``interval`` argument; ``NNLAB_STABLE_OUTPUT=1`` or ``stable=True`` leave every timing

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from nnlab.formats import format_accuracy, format_cost
+from nnlab.live.axes import nice_step, nice_ticks, tick_decimals
 from nnlab.live.state import Curves, LiveState
 from nnlab.live.timing import Bar
 
@@ -55,6 +57,8 @@ _FONT = "font-family:var(--jp-code-font-family,monospace);font-size:12px;line-he
 #: Rows of the table: the live view shows the last ones, the record at most this many.
 LIVE_ROWS = 10
 RECORD_ROWS = 24
+#: A "… epochs a–b …" row stands for at least this many rows (fewer are shown instead).
+MIN_HIDDEN = 3
 #: Points per line of the live curve (the record's curve keeps up to 300).
 LIVE_POINTS = 120
 _SPARKS = "▁▂▃▄▅▆▇█"
@@ -79,7 +83,7 @@ def bar_html(label: str, bar: Bar, style: str, *, timings: bool = True) -> str:
     """One static bar: label, track with its fill, and ``n/total [pct%] ...``."""
     return (
         f'<div style="display:flex;align-items:center;gap:8px;{_FONT}">'
-        f'<span style="min-width:8.5em;white-space:pre">{_esc(label)}</span>'
+        f'<span style="min-width:5em;white-space:pre">{_esc(label)}</span>'
         '<span style="flex:0 1 22em;min-width:6em;height:0.85em;background:rgba(128,128,128,0.25);'
         'border-radius:2px;overflow:hidden;display:inline-block">'
         f'<span style="display:block;height:100%;width:{100 * bar.fraction:.1f}%;'
@@ -103,24 +107,37 @@ def metrics_html(state: LiveState, *, timings: bool = True) -> str:
     return f'<div style="{_FONT}">{cells}</div>'
 
 
-def _shown_rows(rows: Sequence[EpochRecord], limit: int, *, tail_only: bool) -> list[EpochRecord | None]:
-    """Rows to show, ``None`` standing for the left-out ones."""
-    if len(rows) <= limit:
-        return list(rows)
-    if tail_only:
-        return [None, *rows[-(limit - 1) :]]
-    head = limit // 4
-    return [*rows[:head], None, *rows[-(limit - head - 1) :]]
+def _shown_rows(
+    rows: Sequence[EpochRecord], limit: int, *, tail_only: bool
+) -> tuple[list[EpochRecord], list[EpochRecord], list[EpochRecord]]:
+    """``(head, hidden, tail)``: the rows shown before and after the left-out ones.
+
+    A row of its own says which epochs are left out, so rows are left out only when
+    that hides at least :data:`MIN_HIDDEN` of them.
+    """
+    if len(rows) < limit - 1 + MIN_HIDDEN:
+        return list(rows), [], []
+    head = 0 if tail_only else limit // 4
+    tail = limit - head - 1
+    return list(rows[:head]), list(rows[head:-tail]), list(rows[-tail:])
 
 
-_CELL = "padding:1px 8px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
+def _hidden_text(state: LiveState, hidden: Sequence[EpochRecord]) -> str:
+    first, last = (state.network_epoch(r.epoch) for r in (hidden[0], hidden[-1]))
+    return f"… epochs {first}–{last} ({len(hidden)} rows) not shown …"
+
+
+_CELL = "padding:1px 4px;text-align:right;border-bottom:1px solid rgba(128,128,128,0.25)"
+_TD = f"{_CELL};white-space:nowrap"
+#: Headers may wrap between words, so the table fits narrow notebooks.
+_TH = f"{_CELL};font-weight:bold;vertical-align:bottom;white-space:normal"
 
 
 @functools.lru_cache(maxsize=4096)
-def _row_html(record: EpochRecord, timings: bool, validation: bool) -> str:
+def _row_html(record: EpochRecord, timings: bool, validation: bool, epochs_before: int) -> str:
     """One ``<tr>``; rows never change, so each is formatted once (cells are numbers)."""
-    cells = LiveState.row_cells(record, timings=timings, validation=validation)
-    return "<tr>" + "".join(f'<td style="{_CELL}">{c}</td>' for c in cells) + "</tr>"
+    cells = LiveState.row_cells(record, timings=timings, validation=validation, epochs_before=epochs_before)
+    return "<tr>" + "".join(f'<td style="{_TD}">{c}</td>' for c in cells) + "</tr>"
 
 
 def table_html(state: LiveState, *, timings: bool = True, live: bool = False) -> str:
@@ -130,21 +147,22 @@ def table_html(state: LiveState, *, timings: bool = True, live: bool = False) ->
     columns = state.columns(timings=timings)
     validation = "validation accuracy" in columns
     limit = LIVE_ROWS if live else RECORD_ROWS
-    cell = _CELL
-    head = "".join(f'<th style="{cell};font-weight:bold">{_esc(c)}</th>' for c in columns)
-    body = []
-    for record in _shown_rows(state.rows, limit, tail_only=live):
-        if record is None:
-            left_out = len(state.rows) - limit + 1
-            body.append(
-                f'<tr><td colspan="{len(columns)}" style="{cell};text-align:center;opacity:0.7">'
-                f"… {left_out} more epochs …</td></tr>"
-            )
-            continue
-        body.append(_row_html(record, timings, validation))
+    # "correct/total" may break after its slash too
+    head = "".join(f'<th style="{_TH}">{_esc(c).replace("/", "/<wbr>")}</th>' for c in columns)
+    first, hidden, last = _shown_rows(state.rows, limit, tail_only=live)
+    before = state.epochs_before
+    body = [_row_html(r, timings, validation, before) for r in first]
+    if hidden:
+        body.append(
+            f'<tr><td colspan="{len(columns)}" style="{_CELL};text-align:center;opacity:0.7">'
+            f"{_esc(_hidden_text(state, hidden))}</td></tr>"
+        )
+    body += [_row_html(r, timings, validation, before) for r in last]
+    # too narrow even with wrapped headers: the table scrolls instead of being cut off
     return (
+        '<div class="nnlab-table" style="max-width:100%;overflow-x:auto">'
         f'<table style="border-collapse:collapse;margin:4px 0;{_FONT}">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
@@ -154,17 +172,24 @@ def table_text(state: LiveState, *, timings: bool = True) -> str:
         return ""
     columns = state.columns(timings=timings)
     validation = "validation accuracy" in columns
-    shown = _shown_rows(state.rows, RECORD_ROWS, tail_only=False)
-    lines: list[list[str] | None] = [
-        None if r is None else state.row_cells(r, timings=timings, validation=validation) for r in shown
-    ]
-    widths = [max(len(c), *(len(row[i]) for row in lines if row is not None)) for i, c in enumerate(columns)]
-    out = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
-    for row in lines:
-        if row is None:
-            out.append(f"… {len(state.rows) - RECORD_ROWS + 1} more epochs …".center(len(out[0])).rstrip())
-        else:
-            out.append("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+    first, hidden, last = _shown_rows(state.rows, RECORD_ROWS, tail_only=False)
+
+    def cells(rows: Sequence[EpochRecord]) -> list[list[str]]:
+        return [
+            state.row_cells(r, timings=timings, validation=validation, epochs_before=state.epochs_before)
+            for r in rows
+        ]
+
+    head, tail = cells(first), cells(last)
+    widths = [max(len(c), *(len(row[i]) for row in head + tail)) for i, c in enumerate(columns)]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(row, widths))
+
+    out = [line(columns), *map(line, head)]
+    if hidden:
+        out.append(_hidden_text(state, hidden).center(len(out[0])).rstrip())
+    out += map(line, tail)
     return "\n".join(out)
 
 
@@ -176,21 +201,21 @@ def _thin(n: int, most: int) -> npt.NDArray[np.int64]:
     return np.unique(np.linspace(0, n - 1, most).round().astype(np.int64))
 
 
-def _span(
-    values: npt.NDArray[np.float64], floor: float | None = None, ceil: float | None = None
-) -> tuple[float, float]:
-    """A padded axis range for the finite ``values`` (``(0, 1)`` if there are none)."""
+def _ticks(values: npt.NDArray[np.float64], lower: float, upper: float | None = None) -> list[float]:
+    """Round ticks spanning the finite ``values`` (``0`` to ``1`` if there are none)."""
     finite = values[np.isfinite(values)]
     if not finite.size:
-        return 0.0, 1.0
-    lo, hi = float(finite.min()), float(finite.max())
-    pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 0.05
-    lo, hi = lo - pad, hi + pad
-    if floor is not None:
-        lo = max(lo, floor)
-    if ceil is not None:
-        hi = min(hi, ceil)
-    return lo, hi
+        return nice_ticks(0.0, 1.0)
+    return nice_ticks(float(finite.min()), float(finite.max()), most=5, lower=lower, upper=upper)
+
+
+def _epoch_ticks(first: int, last: int) -> list[int]:
+    """Round epoch numbers between ``first`` and ``last``, both ends included."""
+    step = max(1, math.ceil(nice_step(last - first, 5)))
+    inner = range(-(-first // step) * step, last + 1, step)
+    ticks = sorted({first, last, *inner})
+    # an end and a round number closer than a third of a step would print over each other
+    return [t for t in ticks if t in (first, last) or 3 * min(t - first, last - t) >= step]
 
 
 def svg_curve(curves: Curves, *, width: int = 420, height: int = 170, most: int = 300) -> str:
@@ -210,11 +235,17 @@ def svg_curve(curves: Curves, *, width: int = 420, height: int = 170, most: int 
     plot_w, plot_h = width - left - right, height - top - bottom
     acc = {name: curves.series(name) for name in ("accuracy", "validation accuracy")}
     cost = {name: curves.series(name) for name in ("training cost", "evaluation cost")}
-    acc_lo, acc_hi = _span(np.concatenate(list(acc.values())), 0.0, 1.0)
-    cost_lo, cost_hi = _span(np.concatenate(list(cost.values())), 0.0)
+    acc_ticks = _ticks(np.concatenate(list(acc.values())), 0.0, 1.0)
+    cost_ticks = _ticks(np.concatenate(list(cost.values())), 0.0)
+    acc_lo, acc_hi = acc_ticks[0], acc_ticks[-1]
+    cost_lo, cost_hi = cost_ticks[0], cost_ticks[-1]
+    first = curves.first  # the network's count of the run's first epoch
 
     def x(epoch: float) -> float:
-        return left + (plot_w * (epoch - 1) / (n - 1) if n > 1 else plot_w / 2)
+        return left + (plot_w * (epoch - first) / (n - 1) if n > 1 else plot_w / 2)
+
+    def y(value: float, lo: float, hi: float) -> float:
+        return top + plot_h * (1 - (value - lo) / (hi - lo if hi > lo else 1.0))
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -223,21 +254,25 @@ def svg_curve(curves: Curves, *, width: int = 420, height: int = 170, most: int 
         f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
         'stroke="rgba(128,128,128,0.5)"/>',
     ]
-    for k in range(3):  # ticks: bottom, middle, top of each axis
-        frac = k / 2
-        yy = top + plot_h * (1 - frac)
+    acc_decimals = tick_decimals(100 * (acc_ticks[1] - acc_ticks[0]))
+    for tick in acc_ticks:  # grid lines at the accuracy ticks
+        yy = y(tick, acc_lo, acc_hi)
         grid = "rgba(128,128,128,0.2)"
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{grid}"/>')
-        a_tick = acc_lo + frac * (acc_hi - acc_lo)
-        c_tick = cost_lo + frac * (cost_hi - cost_lo)
         parts.append(
-            f'<text x="{left - 4}" y="{yy + 3:.1f}" text-anchor="end" '
-            f'fill="{_ACCURACY}">{100 * a_tick:.1f}%</text>'
+            f'<text class="tick-accuracy" x="{left - 4}" y="{yy + 3:.1f}" text-anchor="end" '
+            f'fill="{_ACCURACY}">{100 * tick:.{acc_decimals}f}%</text>'
         )
-        parts.append(f'<text x="{left + plot_w + 4}" y="{yy + 3:.1f}" fill="{_COST}">{c_tick:.3g}</text>')
-    for epoch in sorted({1, n, (n + 1) // 2}):
+    cost_decimals = tick_decimals(cost_ticks[1] - cost_ticks[0])
+    for tick in cost_ticks:
+        yy = y(tick, cost_lo, cost_hi)
         parts.append(
-            f'<text x="{x(epoch):.1f}" y="{top + plot_h + 13}" text-anchor="middle" '
+            f'<text class="tick-cost" x="{left + plot_w + 4}" y="{yy + 3:.1f}" '
+            f'fill="{_COST}">{tick:.{cost_decimals}f}</text>'
+        )
+    for epoch in _epoch_ticks(first, first + n - 1):
+        parts.append(
+            f'<text class="tick-epoch" x="{x(epoch):.1f}" y="{top + plot_h + 13}" text-anchor="middle" '
             f'fill="currentColor">{epoch}</text>'
         )
     parts.append(
@@ -300,14 +335,14 @@ def sparkline(values: Sequence[float | None], *, most: int = 40) -> str:
 def _curve_text(rows: Sequence[EpochRecord]) -> str:
     lines = []
     for name, values, fmt in (
-        ("accuracy", [r.accuracy for r in rows], ".4f"),
-        ("validation accuracy", [r.validation_accuracy for r in rows], ".4f"),
-        ("training cost", [r.training_cost for r in rows], ".4f"),
-        ("evaluation cost", [r.evaluation_cost for r in rows], ".4f"),
+        ("accuracy", [r.accuracy for r in rows], format_accuracy),
+        ("validation accuracy", [r.validation_accuracy for r in rows], format_accuracy),
+        ("training cost", [r.training_cost for r in rows], format_cost),
+        ("evaluation cost", [r.evaluation_cost for r in rows], format_cost),
     ):
         known = [v for v in values if v is not None]
         if known:
-            lines.append(f"{name:<20} {sparkline(values)}  {known[0]:{fmt}} → {known[-1]:{fmt}}")
+            lines.append(f"{name:<20} {sparkline(values)}  {fmt(known[0])} → {fmt(known[-1])}")
     return "\n".join(lines)
 
 

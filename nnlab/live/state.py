@@ -16,13 +16,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from nnlab.live.timing import Bar, format_duration
+from nnlab.formats import format_accuracy, format_cost, format_duration, format_summary
+from nnlab.live.timing import Bar
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
 
 __all__ = ["Curves", "LiveState", "running_for"]
 
+#: Why a completed run ended before its last epoch, as the status line says it.
+EARLY_REASONS = {
+    "early_stopping": "early stopping: validation accuracy stopped improving",
+    "learning_rate_schedule": "the learning-rate schedule reached its floor",
+}
 #: Status of the view -> the widget style that tells it (ipywidgets' ``bar_style``).
 STYLES = {
     "queued": "",
@@ -36,17 +42,19 @@ STYLES = {
 class Curves:
     """The per-epoch series the curve draws, kept as growing float arrays (NaN where an
     epoch did not measure a value), so a frame costs the same after 10,000 epochs.
+    ``first`` is the network's epoch number of index 0 (``epochs_before + 1``).
 
     >>> c = Curves()
-    >>> c.n, c.series("accuracy").shape
-    (0, (0,))
+    >>> c.n, c.series("accuracy").shape, c.first
+    (0, (0,), 1)
     """
 
     NAMES = ("accuracy", "validation accuracy", "training cost", "evaluation cost")
 
-    def __init__(self) -> None:
+    def __init__(self, first: int = 1) -> None:
         self._data = np.full((len(self.NAMES), 64), np.nan)
         self.n = 0
+        self.first = first
 
     def append(self, record: EpochRecord) -> None:
         """Add one epoch's values."""
@@ -59,16 +67,18 @@ class Curves:
         self.n += 1
 
     def series(self, name: str) -> npt.NDArray[np.float64]:
-        """One series over the epochs so far (index 0 is epoch 1)."""
+        """One series over the epochs so far (index 0 is epoch ``first``)."""
         return self._data[self.NAMES.index(name), : self.n]
 
 
 class LiveState:
     """What a live view shows, updated from the observer hooks or from a job.
 
-    ``epoch`` is the epoch in progress (1-based; 0 before the first), ``rows`` the
-    finished epochs' records, ``status`` one of ``queued``, ``running``,
-    ``completed``, ``cancelled``, ``failed``.
+    ``epoch`` is the epoch in progress (1-based within the run, as on the wire; 0 before
+    the first), ``rows`` the finished epochs' records, ``status`` one of ``queued``,
+    ``running``, ``completed``, ``cancelled``, ``failed``. ``epochs_before`` is how many
+    epochs the network had when the run started: the table and the curve count the
+    network's epochs (``epochs_before + epoch``), the bars this run's.
 
     >>> s = LiveState(total_epochs=10, n_batches=130)
     >>> s.run_started(now=0.0); s.epoch_started(1, now=0.0); s.batch(65, 130, now=0.5)
@@ -78,8 +88,11 @@ class LiveState:
     'Running · epoch 1/10'
     """
 
-    def __init__(self, total_epochs: int = 0, n_batches: int = 0, *, title: str = "Training") -> None:
+    def __init__(
+        self, total_epochs: int = 0, n_batches: int = 0, *, title: str = "Training", epochs_before: int = 0
+    ) -> None:
         self.title = title
+        self.epochs_before = epochs_before
         self.total_epochs = total_epochs
         self.n_batches = n_batches
         self.status = "queued"
@@ -88,7 +101,7 @@ class LiveState:
         self.epoch = 0
         self.batches_done = 0
         self.rows: list[EpochRecord] = []
-        self.curves = Curves()
+        self.curves = Curves(first=epochs_before + 1)
         self.stop_requested = False
         self.run_start: float | None = None
         self.epoch_start: float | None = None
@@ -104,7 +117,7 @@ class LiveState:
     def for_job(cls, job: Any) -> LiveState:
         """An empty state sized for ``job`` (a :class:`~nnlab.training.TrainingJob`)."""
         title = f"Training {list(job.network.sizes)} on {job.params.dataset}"
-        return cls(job.params.epochs, job.n_batches, title=title)
+        return cls(job.params.epochs, job.n_batches, title=title, epochs_before=job.epochs_before)
 
     def run_started(self, *, now: float) -> None:
         """The run began."""
@@ -174,6 +187,15 @@ class LiveState:
         return self.rows[-1] if self.rows else None
 
     @property
+    def stopped_early(self) -> bool:
+        """Whether the run completed before its last epoch (early stopping, schedule)."""
+        return self.status == "completed" and self.stop_reason in EARLY_REASONS
+
+    def network_epoch(self, epoch: int) -> int:
+        """The network's count for this run's 1-based ``epoch``."""
+        return self.epochs_before + epoch
+
+    @property
     def style(self) -> str:
         """``info`` running, ``success`` completed, ``warning`` cancelled, ``danger`` failed."""
         return STYLES.get(self.status, "")
@@ -182,18 +204,20 @@ class LiveState:
         return self.end_time if self.end_time is not None else now
 
     def epoch_bar(self, now: float) -> Bar:
-        """Finished epochs of all epochs, with s/epoch and the time left."""
+        """Finished epochs of the run's epochs, with s/epoch and the time left (a run
+        that stopped early ran all the epochs it needed: its bar is full)."""
         now = self._clock(now)
         done = len(self.rows)
         elapsed = None if self.run_start is None else max(0.0, now - self.run_start)
-        progress = done
+        progress: float = done
         if not self.done and self.n_batches and self.epoch > done:
             progress += self.batches_done / self.n_batches
         per_epoch = elapsed / progress if elapsed is not None and progress > 0 else None
         eta = None
         if per_epoch is not None and not self.done:
             eta = per_epoch * (self.total_epochs - progress)
-        return Bar("Epoch", done, self.total_epochs, elapsed, eta, per_epoch, "epoch", "unit", self.done)
+        total = done if self.stopped_early else self.total_epochs
+        return Bar("Epochs", done, total, elapsed, eta, per_epoch, "epoch", "unit", self.done)
 
     def batch_bar(self, now: float) -> Bar:
         """Mini-batches of the current (or last) epoch, with batches/s and the time left."""
@@ -209,42 +233,56 @@ class LiveState:
             eta = 0.0
         elif rate and not self.done:
             eta = (self.n_batches - done) / rate
-        return Bar("Batch", done, self.n_batches, elapsed, eta, rate, "batches", "s", self.done)
+        return Bar("Batches", done, self.n_batches, elapsed, eta, rate, "batch", "s", self.done)
 
     def epoch_label(self) -> str:
-        """``Epoch 3/10``: the epoch in progress (or the last one), 1-based."""
-        shown = max(self.epoch, len(self.rows))
-        return f"Epoch {shown}/{self.total_epochs}"
+        """The name beside the epoch bar (the bar's text holds the one count)."""
+        return "Epochs"
 
     def batch_label(self) -> str:
-        """``Batch 65/130``."""
-        return f"Batch {self.batches_done}/{self.n_batches}"
+        """The name beside the mini-batch bar."""
+        return "Batches"
+
+    def _at(self, epoch: int) -> str:
+        """``epoch 3/10``, with the network's count when it had epochs before."""
+        text = f"epoch {epoch}/{self.total_epochs}"
+        return text + (f" (network epoch {self.network_epoch(epoch)})" if self.epochs_before else "")
 
     def status_text(self, *, timings: bool = True) -> str:
         """One line that tells the story of the run so far."""
         total = self.total_epochs
         done = len(self.rows)
-        at = max(self.epoch, done)
+        at = max(self.epoch, done, 1)
         if self.status == "queued":
             return f"Waiting to start · {total} epochs" if total else "Waiting for a run to start"
         if self.status == "running":
-            line = f"Running · epoch {max(at, 1)}/{total}"
+            if self.epoch <= done < total:  # between two epochs: the next one is starting
+                at = done + 1
+            line = f"Running · {self._at(at)}"
             return line + (" · stopping at the next mini-batch" if self.stop_requested else "")
         if self.status == "completed":
-            line = f"Completed · {done}/{total} epochs"
-            if self.stop_reason:
-                line += f" ({self.stop_reason.replace('_', ' ')})"
+            if self.stopped_early:
+                line = f"Stopped early · {done} of {total} epochs ({EARLY_REASONS[self.stop_reason or '']})"
+            else:
+                line = f"Completed · {done}/{total} epochs"
+            if self.epochs_before and done:
+                first, last = self.network_epoch(1), self.network_epoch(done)
+                line += f" · network epochs {first}–{last}"
             if timings and self.run_start is not None and self.end_time is not None:
                 line += f" in {format_duration(self.end_time - self.run_start)}"
             best = self.best_accuracy()
             if best is not None:
-                line += f" · best accuracy {best:.4f}"
+                line += f" · best accuracy {format_accuracy(best)}"
             return line
         kept = f"{done} finished epoch{'s' if done != 1 else ''} kept"
+        # stopped inside an epoch, or between two (then the last finished one is named)
+        where = f"after {self._at(done)}" if done and self.epoch <= done else f"at {self._at(at)}"
         if self.status == "cancelled":
-            how = "Interrupted (Ctrl-C)" if self.stop_reason == "interrupted" else "Cancelled"
-            return f"{how} at epoch {max(at, 1)}/{total} · {kept}"
-        return f"Failed at epoch {max(at, 1)}/{total}: {self.error} · {kept}"
+            if self.stop_reason == "interrupted":
+                # train() raised, so the cell's `job = ...` never happened: say how to get it
+                return f"Interrupted (Ctrl-C) {where} · {kept} · the run is nnlab.last_job()"
+            return f"Cancelled {where} · {kept}"
+        return f"Failed {where}: {self.error} · {kept}"
 
     def best_accuracy(self) -> float | None:
         """Best evaluation accuracy so far, or ``None``."""
@@ -257,14 +295,15 @@ class LiveState:
             return []
         items: list[tuple[str, str]] = []
         if record.accuracy is not None:
-            items.append(("accuracy", f"{record.correct}/{record.total} ({100 * record.accuracy:.2f}%)"))
-        items.append(("training cost", f"{record.training_cost:.4f}"))
+            share = format_accuracy(record.accuracy)
+            items.append(("accuracy", f"{record.correct}/{record.total} ({share})"))
+        items.append(("training cost", format_cost(record.training_cost)))
         if record.evaluation_cost is not None:
-            items.append(("evaluation cost", f"{record.evaluation_cost:.4f}"))
+            items.append(("evaluation cost", format_cost(record.evaluation_cost)))
         if record.validation_accuracy is not None:
-            items.append(("validation accuracy", f"{100 * record.validation_accuracy:.2f}%"))
+            items.append(("validation accuracy", format_accuracy(record.validation_accuracy)))
         if record.validation_cost is not None:
-            items.append(("validation cost", f"{record.validation_cost:.4f}"))
+            items.append(("validation cost", format_cost(record.validation_cost)))
         if timings:
             items.append(("epoch time", format_duration(record.elapsed_time)))
         return items
@@ -275,34 +314,32 @@ class LiveState:
         if self.has_validation:
             names.append("validation accuracy")
         if timings:
-            names.append("seconds")
+            names.append("epoch time")
         return names
 
     @staticmethod
-    def row_cells(record: EpochRecord, *, timings: bool = True, validation: bool = False) -> list[str]:
-        """One table row as text cells, matching :meth:`columns`."""
+    def row_cells(
+        record: EpochRecord, *, timings: bool = True, validation: bool = False, epochs_before: int = 0
+    ) -> list[str]:
+        """One table row as text cells, matching :meth:`columns` (the network's epoch)."""
         cells = [
-            str(record.epoch),
-            f"{record.training_cost:.4f}",
-            "–" if record.evaluation_cost is None else f"{record.evaluation_cost:.4f}",
-            "–" if record.accuracy is None else f"{record.accuracy:.4f}",
+            str(epochs_before + record.epoch),
+            format_cost(record.training_cost),
+            format_cost(record.evaluation_cost),
+            format_accuracy(record.accuracy),
             "–" if record.correct is None else f"{record.correct}/{record.total}",
         ]
         if validation:
-            va = record.validation_accuracy
-            cells.append("–" if va is None else f"{va:.4f}")
+            cells.append(format_accuracy(record.validation_accuracy))
         if timings:
-            cells.append(f"{record.elapsed_time:.3f}")
+            cells.append(format_duration(record.elapsed_time))
         return cells
 
     def summary(self) -> str:
-        """``epoch 3/10 · accuracy 0.9100 · running``: a line for ``repr``."""
-        parts = [f"epoch {len(self.rows)}/{self.total_epochs}"]
+        """``epoch 3/10 · accuracy 91.00% · running``: a line for ``repr``."""
         latest = self.latest
-        if latest is not None and latest.accuracy is not None:
-            parts.append(f"accuracy {latest.accuracy:.4f}")
-        parts.append(self.status)
-        return " · ".join(parts)
+        accuracy = latest.accuracy if latest is not None else None
+        return format_summary(len(self.rows), self.total_epochs, accuracy, self.status)
 
 
 def running_for(job: Any) -> float:

@@ -12,6 +12,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from nnlab.formats import format_duration, format_rate
+
 __all__ = ["DEFAULT_INTERVAL", "Bar", "Throttle", "format_duration", "live_interval"]
 
 #: Seconds between two redraws of a live view (at most ~10 frames per second).
@@ -27,40 +29,21 @@ def live_interval(value: float | None = None) -> float:
     >>> live_interval(0.25)
     0.25
     """
-    source, given = "interval", value
+    source, given = "interval", repr(value)
     if value is None:
         text = os.environ.get("NNLAB_LIVE_INTERVAL", "").strip()
         if not text:
             return DEFAULT_INTERVAL
-        source, given = "NNLAB_LIVE_INTERVAL", text
+        source, given = "NNLAB_LIVE_INTERVAL", repr(text)
         try:
             value = float(text)
         except ValueError:
             value = math.nan
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise ValueError(
-            f"{source} must be a number of seconds >= 0 such as 0.1 (10 redraws a second), got {given!r}"
+            f"{source} must be a number of seconds >= 0 such as 0.1 (10 redraws a second), got {given}"
         )
     return float(value)
-
-
-def format_duration(seconds: float | None) -> str:
-    """``12ms`` under a second, ``4.2s`` under a minute, ``m:ss`` under an hour, ``h:mm:ss``
-    beyond; ``?`` if unknown.
-
-    >>> format_duration(0.0123), format_duration(4.24), format_duration(75), format_duration(3725)
-    ('12ms', '4.2s', '1:15', '1:02:05')
-    """
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    if seconds < 0.9995:
-        return f"{1000 * seconds:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    minutes, secs = divmod(whole, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 @dataclass(frozen=True)
@@ -68,10 +51,10 @@ class Bar:
     """One progress bar: ``n`` of ``total`` done, with its clock.
 
     ``rate`` is ``unit`` per second for ``per="s"`` (``batches/s``) and seconds per
-    ``unit`` for ``per="unit"`` (``s/epoch``: slow things read better that way). A
-    ``final`` bar belongs to a run that ended: it shows no time left.
+    ``unit`` for ``per="unit"`` (``s/epoch``: slow things read better that way); ``unit``
+    is singular. A ``final`` bar belongs to a run that ended: it shows no time left.
 
-    >>> bar = Bar("Epoch", 3, 10, elapsed=6.0, eta=14.0, rate=2.0, unit="epoch", per="unit")
+    >>> bar = Bar("Epochs", 3, 10, elapsed=6.0, eta=14.0, rate=2.0, unit="epoch", per="unit")
     >>> bar.text(timings=True)
     ' 3/10 [30%] 6.0s<14.0s, 2.0s/epoch'
     >>> bar.text(timings=False)
@@ -84,7 +67,7 @@ class Bar:
     elapsed: float | None = None
     eta: float | None = None
     rate: float | None = None
-    unit: str = "its"
+    unit: str = "it"
     per: str = "s"
     final: bool = False
 
@@ -99,12 +82,12 @@ class Bar:
         return math.floor(100 * self.fraction + 1e-9)
 
     def rate_text(self) -> str:
-        """``105.3 batches/s`` or ``2.0s/epoch``; empty if unknown."""
+        """``105 batches/s`` or ``2.0s/epoch``; empty if unknown."""
         if self.rate is None or not math.isfinite(self.rate) or self.rate <= 0:
             return ""
         if self.per == "unit":
             return f"{format_duration(self.rate)}/{self.unit}"
-        return f"{self.rate:.1f} {self.unit}/s"
+        return format_rate(self.rate, self.unit)
 
     def text(self, *, timings: bool = True) -> str:
         """``n/total [pct%]`` and, with ``timings``, ``elapsed<eta, rate``."""

@@ -15,37 +15,41 @@ Rules the view keeps:
   record (HTML and ``text/plain``) that any notebook renderer shows. With stable output
   on (:func:`nnlab.observers.stable_output`, for tests and nbval, which compares outputs
   as first displayed) the record is appended as an output of its own instead, and the
-  widget output is reduced to its unchanging ``text/plain``.
+  widget output is reduced to its unchanging ``text/plain``;
+* one run, one view: :func:`watch` on a run that already has a view (``train(...,
+  background=True)`` in a notebook makes one) returns that view, shown once per cell;
+* the table, the metrics and the curve are redrawn together, so they always agree.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+import weakref
+from typing import TYPE_CHECKING, Any, cast
 
 import ipywidgets as w
 
-from nnlab._kernel import in_kernel, warn_once
+from nnlab._kernel import display as show_in_cell
+from nnlab._kernel import in_kernel, update_display, warn_once
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState
 from nnlab.live.timing import Throttle, live_interval
 from nnlab.observers import Observer, stable_output
+from nnlab.training import TrainingJob
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
-    from nnlab.training import TrainingJob
 
 __all__ = ["PLACEHOLDER", "LiveView", "watch"]
 
 #: ``text/plain`` of the widget output: what a renderer without widgets shows meanwhile.
 PLACEHOLDER = "nnlab training view (live with ipywidgets; a static record is written when the run ends)"
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-#: Seconds between two redraws of the curve (it also redraws with the final frame).
-CURVE_INTERVAL = 0.5
+#: job_id -> the views :func:`watch` made for it (weakly: a view lives as long as its user keeps it).
+_watching: dict[str, weakref.WeakSet[LiveView]] = {}
 _MONO = "font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:pre"
 
 
@@ -71,7 +75,7 @@ class LiveView(Observer):
     >>> net = nnlab.Network([64, 10, 10], seed=0)
     >>> job = nnlab.train(net, epochs=2, seed=0, observers=[view], progress=False)
     >>> view
-    <LiveView · epoch 2/2 · accuracy 0.8200 · completed>
+    <LiveView · epoch 2/2 · accuracy 82.00% · completed>
     >>> view.epoch_bar.value, view.epoch_bar.bar_style
     (2, 'success')
     """
@@ -91,10 +95,12 @@ class LiveView(Observer):
         self.state = LiveState(title="Training")
         self.display_id = uuid.uuid4().hex
         self._shown = False
+        #: Execution counts of the cells that show this view (once per cell).
+        self._shown_in: set[int | None] = set()
         self._lock = threading.RLock()
         self._finished = threading.Event()
         self._rows_drawn = -1
-        self._curve_drawn = (-1, -math.inf)  # (state version, when)
+        self._epoch_end_due = False
         self._poller: threading.Thread | None = None
         self._build()
         if job is not None:
@@ -106,12 +112,13 @@ class LiveView(Observer):
     # ------------------------------------------------------------ widgets
     def _build(self) -> None:
         def bar() -> w.IntProgress:
+            # grows to 22em, shrinks to 4em before its text wraps below it
             return w.IntProgress(
-                min=0, max=1, value=0, layout=w.Layout(flex="0 1 22em", min_width="6em", margin="0 8px")
+                min=0, max=1, value=0, layout=w.Layout(flex="1 1 4em", max_width="22em", margin="0 8px")
             )
 
         def label() -> w.HTML:
-            return w.HTML(layout=w.Layout(width="9em", min_width="9em"))
+            return w.HTML(layout=w.Layout(width="5em", min_width="5em"))
 
         self.header = w.HTML()
         self.epoch_label, self.epoch_bar, self.epoch_text = label(), bar(), w.HTML()
@@ -120,16 +127,20 @@ class LiveView(Observer):
         self.stop_button = w.Button(
             description="Stop",
             icon="stop",
+            button_style="warning",
             tooltip="Cancel the run at the next mini-batch; the network and the history so far are kept",
-            layout=w.Layout(width="auto", margin="2px 12px 2px 0"),
+            # never shrunk by the metrics beside it: the label always shows whole
+            layout=w.Layout(width="auto", min_width="max-content", flex="0 0 auto", margin="2px 12px 2px 0"),
         )
         self.stop_button.on_click(lambda _button: self.stop())
         _cancel_while_busy(self.stop_button, self._stop_requested)
-        self.table = w.HTML(layout=w.Layout(margin="0 16px 0 0"))
-        self.curve = w.HTML()
+        # a table wider than the notebook scrolls rather than being cut off
+        self.table = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
+        self.curve = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden", margin="0 0 0 16px"))
 
         def row(*children: w.Widget) -> w.HBox:
-            return w.HBox(list(children), layout=w.Layout(align_items="center"))
+            # a narrow notebook wraps a row rather than cutting its end off
+            return w.HBox(list(children), layout=w.Layout(align_items="center", flex_flow="row wrap"))
 
         self.widget = w.VBox(
             [
@@ -160,14 +171,10 @@ class LiveView(Observer):
                 bar_widget.bar_style = style
                 text.value = _mono(bar.text(timings=timings))
             if self._rows_drawn != state.version:
+                # all three from the same rows (the curve costs ~0.5 ms, frames are throttled)
                 self._rows_drawn = state.version
                 self.metrics.value = metrics_html(state, timings=timings)
                 self.table.value = table_html(state, timings=timings, live=True)
-            # the curve is the costliest part of a frame: at most every CURVE_INTERVAL
-            # seconds (an epoch that slow is drawn at once), and always the final one
-            curve_due = state.done or now - self._curve_drawn[1] >= CURVE_INTERVAL
-            if self._curve_drawn[0] != state.version and curve_due:
-                self._curve_drawn = (state.version, now)
                 self.curve.value = svg_curve(state.curves, most=LIVE_POINTS)
             if state.done or state.stop_requested:
                 self.stop_button.disabled = True
@@ -176,22 +183,26 @@ class LiveView(Observer):
 
     # ------------------------------------------------------------ display
     def show(self) -> None:
-        """Display the view in the current cell (once; later calls, and calls outside a
-        Jupyter kernel, do nothing)."""
-        from IPython.display import display
+        """Display the view in the current cell (once per cell; outside a Jupyter kernel
+        this does nothing). Every copy is replaced by the record when the run ends."""
+        from IPython import get_ipython
 
         with self._lock:
-            if self._shown or not in_kernel():
+            if not in_kernel():
                 return
+            cell = getattr(get_ipython(), "execution_count", None)
+            if cell in self._shown_in:
+                return
+            self._shown_in.add(cell)
             self._shown = True
             if self._finished.is_set():
-                display(self.record(), raw=True)
+                show_in_cell(self.record(), raw=True)
                 return
             bundle = {
                 _WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id},
                 "text/plain": PLACEHOLDER,
             }
-            display(bundle, raw=True, display_id=self.display_id)
+            show_in_cell(bundle, raw=True, display_id=self.display_id)
 
     def _ipython_display_(self) -> None:
         self.show()
@@ -204,14 +215,12 @@ class LiveView(Observer):
     def _write_record(self, now: float) -> None:
         if not self._shown:
             return
-        from IPython.display import display, update_display
-
         bundle = self.record(now)
         if self.timings:
             update_display(bundle, raw=True, display_id=self.display_id)
         else:
             update_display({"text/plain": PLACEHOLDER}, raw=True, display_id=self.display_id)
-            display(bundle, raw=True)
+            show_in_cell(bundle, raw=True)
 
     # ------------------------------------------------------------ control
     def _stop_requested(self) -> None:
@@ -249,7 +258,6 @@ class LiveView(Observer):
         self.job = job
         self.state = LiveState.for_job(job)
         self._rows_drawn = -1
-        self._curve_drawn = (-1, -math.inf)
         return True
 
     def on_run_start(self, job: TrainingJob) -> None:
@@ -262,7 +270,8 @@ class LiveView(Observer):
         if job is self.job:
             now = _clock()
             self.state.epoch_started(epoch, now=now)
-            if self.throttle.due(now):
+            due, self._epoch_end_due = self._epoch_end_due, False
+            if due or self.throttle.due(now):
                 self._draw(now)
 
     def on_batch_end(self, job: TrainingJob, epoch: int, batch: int, n_batches: int) -> None:
@@ -276,8 +285,9 @@ class LiveView(Observer):
         if job is self.job:
             now = _clock()
             self.state.epoch_ended(record, now=now)
-            if self.throttle.epoch_due(now):
-                self._draw(now)
+            # drawn when the next epoch starts, a moment later (or by the final frame), so
+            # no frame says "running epoch 3" beside a bar with 3 epochs done
+            self._epoch_end_due = self._epoch_end_due or self.throttle.epoch_due(now)
 
     def on_run_end(self, job: TrainingJob) -> None:
         if job is self.job:
@@ -341,23 +351,48 @@ def watch(
     >>> job = nnlab.train(nnlab.Network([64, 10, 10], seed=0), epochs=1, seed=0, progress=False)
     >>> view = watch(job.job_id, display=False, stable=True)
     >>> view.wait(5), view.state.status_text(timings=False)
-    (True, 'Completed · 1/1 epochs · best accuracy 0.7100')
+    (True, 'Completed · 1/1 epochs · best accuracy 71.00%')
     """
     if isinstance(job, str):
         from nnlab.registry import registry
 
         try:
-            job = registry.job(job)
+            found = registry.job(job)
         except KeyError:
             raise ValueError(f"no training job with id {job!r}: pass a TrainingJob or a job_id") from None
+        job = cast("TrainingJob", found)
+    if not isinstance(job, TrainingJob):
+        raise TypeError(
+            f"watch() takes a training run -- the TrainingJob that nnlab.train() returns, or its "
+            f"job_id string -- got {type(job).__name__} {job!r}: e.g. nnlab.watch(job) or "
+            "nnlab.watch(nnlab.last_job())"
+        )
     if display and not in_kernel():
         warn_once(
             "nnlab.watch() shows its view in a Jupyter notebook; here it has nowhere to show. "
             "Follow the run with job.wait() and job.history instead."
         )
+    existing = _view_of(job)
+    if existing is not None:  # one run, one view (and one record)
+        if display:
+            existing.show()
+        return existing
     view = LiveView(job, display=display, interval=interval, stable=stable)
+    for gone in [job_id for job_id, views in _watching.items() if not views]:
+        del _watching[gone]
+    _watching.setdefault(job.job_id, weakref.WeakSet()).add(view)
     view._follow()
     return view
+
+
+def _view_of(job: TrainingJob) -> LiveView | None:
+    """The live view already following ``job``: one among its observers (the view
+    ``progress="auto"`` made, known before the run has started; ``TrainingJob`` keeps
+    them in ``job.observers``), or one :func:`watch` made before."""
+    for candidate in (*job.observers, *_watching.get(job.job_id, ())):
+        if isinstance(candidate, LiveView) and candidate.job in (None, job):
+            return candidate
+    return None
 
 
 def _cancel_while_busy(button: w.Button, on_click: Any) -> None:

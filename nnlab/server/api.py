@@ -14,7 +14,7 @@ import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -288,7 +288,7 @@ class RestApi:
             )
         # A queued job ends at once; a running one stops at its next mini-batch: wait a
         # moment so the answer usually says so.
-        await run_in_threadpool(self.admission.cancel, job)
+        await run_in_threadpool(self.admission.cancel, cast("TrainingJob", job))
         await run_in_threadpool(job.wait, 2.0)
         return JSONResponse(job.to_dict(history=False))
 
