@@ -31,7 +31,7 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = subparsers.add_parser(
         "train",
         help="train a network and print one line per epoch",
-        description="Train a sigmoid network by mini-batch SGD, printing one line per epoch.",
+        description="Train a network by mini-batch SGD, printing one line per epoch.",
     )
     p.add_argument(
         "--dataset",
@@ -57,10 +57,22 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="continue training a network saved with --save (default: a new network)",
     )
     p.add_argument(
+        "--activation",
+        default="sigmoid",
+        choices=["sigmoid", "tanh", "relu"],
+        help="hidden neurons (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        default="sigmoid",
+        choices=["sigmoid", "softmax"],
+        help="output layer (default: %(default)s)",
+    )
+    p.add_argument(
         "--cost",
-        default="cross_entropy",
-        choices=["cross_entropy", "quadratic"],
-        help="cost function (default: %(default)s)",
+        default=None,
+        choices=["cross_entropy", "quadratic", "log_likelihood"],
+        help="cost function (default: cross_entropy, or log_likelihood with --output softmax)",
     )
     p.add_argument(
         "--init",
@@ -82,7 +94,27 @@ def _add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--learning-rate", type=float, default=3.0, help="step size η (default: %(default)s)")
     p.add_argument(
-        "--lmbda", type=float, default=0.0, help="L2 regularisation strength λ (default: %(default)s)"
+        "--lmbda", type=float, default=0.0, help="regularisation strength λ (default: %(default)s)"
+    )
+    p.add_argument(
+        "--regularization",
+        default="l2",
+        choices=["l2", "l1"],
+        help="what --lmbda penalises (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="share of hidden neurons dropped, 0 <= p < 1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--momentum", type=float, default=0.0, help="momentum coefficient, 0 <= mu < 1 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="record per-layer learning speed, saturation and norms after each epoch",
     )
     p.add_argument(
         "--evaluate-on",
@@ -161,7 +193,15 @@ def _run_train(args: argparse.Namespace) -> int:
         net = Network.load(args.load)
     else:
         sizes = args.sizes or [data.n_features, 30, data.n_classes]
-        net = Network(sizes, cost=args.cost, init=args.init, seed=args.seed, dtype=args.dtype)
+        net = Network(
+            sizes,
+            activation=args.activation,
+            output=args.output,
+            cost=args.cost,
+            init=args.init,
+            seed=args.seed,
+            dtype=args.dtype,
+        )
     print(
         f"training {net!r} on {data.name} ({data.sizes()['train']} examples): {args.epochs} "
         f"epochs, mini-batch {args.mini_batch_size}, learning rate {args.learning_rate:g}",
@@ -179,11 +219,18 @@ def _run_train(args: argparse.Namespace) -> int:
             evaluate_on=None if args.evaluate_on == "none" else args.evaluate_on,
             early_stopping=args.early_stopping,
             training_cost=args.training_cost,
+            regularization=args.regularization,
+            dropout=args.dropout,
+            momentum=args.momentum,
+            diagnostics=args.diagnostics,
             progress="text",
         )
     except KeyboardInterrupt:
         _save(net, args.save)
         return 130
+    if job.history and job.history[-1].diagnostics is not None:
+        for name, values in job.history[-1].diagnostics.to_dict().items():
+            print(f"{name} per layer (input side first): {', '.join(f'{v:.4g}' for v in values)}")
     saved = _save(net, args.save)
     return 0 if job.status == "completed" and saved else 1
 

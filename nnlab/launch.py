@@ -45,6 +45,10 @@ def train(
     lr_schedule: HalveOnPlateau | str | None = None,
     restore_best: bool = False,
     training_cost: Literal["running", "full"] = "running",
+    regularization: Literal["l2", "l1"] = "l2",
+    dropout: float = 0.0,
+    momentum: float = 0.0,
+    diagnostics: bool = False,
     observers: Iterable[Any] = (),
     progress: Any = "auto",
     background: bool = False,
@@ -59,6 +63,14 @@ def train(
     ``mini_batch_size`` examples (``w <- (1 - learning_rate lmbda / n) w -
     learning_rate / m * gradient``, the book's L2-regularised rule), then measures the
     accuracy on ``evaluate_on`` ("test", "validation" or None).
+    ``regularization="l1"`` replaces the L2 rule by ``w <- w - (learning_rate lmbda / n)
+    sgn(w) - ...``. ``momentum=mu`` (0 <= mu < 1) runs momentum-based gradient descent,
+    ``v <- mu v - learning_rate * gradient; w <- w + v``. ``dropout=p`` (0 <= p < 1) drops
+    each hidden neuron with probability ``p`` in every mini-batch, the kept ones scaled by
+    ``1 / (1 - p)`` so the network is evaluated whole, as is; the masks come from a
+    generator of their own derived from ``seed``, so a seed gives the same masks.
+    ``diagnostics=True`` records the chapter 5 measures per layer after every epoch in
+    ``record.diagnostics`` (:mod:`nnlab.diagnostics`).
     ``training_cost="running"`` (the default) reports the training cost and accuracy
     the epoch's mini-batches met on their way, at almost no extra cost: each example is
     scored with the weights before its mini-batch's update, so while the network
@@ -103,6 +115,10 @@ def train(
         lr_schedule=lr_schedule,
         restore_best=restore_best,
         training_cost=training_cost,
+        regularization=regularization,
+        dropout=dropout,
+        momentum=momentum,
+        diagnostics=diagnostics,
     )
     saving = resolve_store(store)
     every = _checkpoint_every(checkpoint_every)

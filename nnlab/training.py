@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from nnlab import datasets as _datasets
-from nnlab._sgd import MiniBatchSGD
+from nnlab._sgd import MiniBatchSGD, dropout_generator
 from nnlab._types import Array
 from nnlab.checkpoint import TrainingState
 from nnlab.datasets import Dataset
+from nnlab.diagnostics import DIAGNOSTIC_SAMPLE, diagnose
 from nnlab.events import FINISHED, EpochRecord, JobStatus, TrainingStatus, TrainingUpdate
 from nnlab.formats import format_summary
 from nnlab.hints import hints_for, suggest_learning_rate
@@ -324,6 +325,10 @@ class TrainingJob:
             one_hot(y, net.n_outputs, net.dtype),
             params.mini_batch_size,
             monitor=params.training_cost == "running",
+            regularization=params.regularization,
+            momentum=params.momentum,
+            dropout=params.dropout,
+            rng=dropout_generator(params.seed),
         )
         evaluation = data.split(params.evaluate_on) if params.evaluate_on else None
         rng = np.random.default_rng(params.seed)
@@ -395,22 +400,26 @@ class TrainingJob:
             training_cost, training_accuracy = engine.running_cost, engine.running_accuracy
         else:
             X, y = data.train
-            train_correct, training_cost = net.score(_as(X, net), y, params.lmbda)
+            train_correct, training_cost = net.score(_as(X, net), y, params.lmbda, params.regularization)
             training_accuracy = train_correct / X.shape[0]
         if not math.isfinite(training_cost):
             return None
         correct = total = None
         evaluation_cost = None
         if evaluation is not None:
-            correct, evaluation_cost = _score(net, evaluation, params.lmbda)
+            correct, evaluation_cost = _score(net, evaluation, params.lmbda, params.regularization)
             total = int(evaluation[0].shape[0])
         validation_cost = validation_accuracy = None
         if data.validation is not None:
             if params.evaluate_on == "validation" and correct is not None and total:
                 validation_cost, validation_accuracy = evaluation_cost, correct / total
             else:
-                v_correct, validation_cost = _score(net, data.validation, params.lmbda)
+                v_correct, validation_cost = _score(net, data.validation, params.lmbda, params.regularization)
                 validation_accuracy = v_correct / data.validation[0].shape[0]
+        diagnostics = None
+        if params.diagnostics:
+            X, y = data.train
+            diagnostics = diagnose(net, X[:DIAGNOSTIC_SAMPLE], y[:DIAGNOSTIC_SAMPLE])
         update = TrainingUpdate.for_epoch(
             self.job_id,
             self.network_id,
@@ -428,6 +437,7 @@ class TrainingJob:
             validation_cost=validation_cost,
             validation_accuracy=validation_accuracy,
             learning_rate=self.learning_rate,
+            diagnostics=diagnostics,
         )
 
     def _divergence_message(self, epoch: int) -> str:
@@ -495,9 +505,9 @@ def _as(X: Array, net: Network) -> Array:
     return X if X.dtype == net.dtype else X.astype(net.dtype)
 
 
-def _score(net: Network, split: tuple[Array, Array], lmbda: float) -> tuple[int, float]:
+def _score(net: Network, split: tuple[Array, Array], lmbda: float, regularization: str) -> tuple[int, float]:
     """(correct, cost) on one split, from a single forward pass."""
-    correct, cost = net.score(_as(split[0], net), split[1], lmbda)
+    correct, cost = net.score(_as(split[0], net), split[1], lmbda, regularization)
     if not math.isfinite(cost):  # a finite network gives a finite cost; guard the wire anyway
         cost = float(np.finfo(np.float64).max)
     return correct, cost

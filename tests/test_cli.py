@@ -108,7 +108,7 @@ def test_help_shows_the_defaults() -> None:
         "examples per weight update (default: 10)",
         "step size η (default: 3.0)",
         "(default: digits)",
-        "(default: cross_entropy)",
+        "(default: cross_entropy, or log_likelihood with --output softmax)",
         "(default: never)",
     ):
         assert expected in text
