@@ -6,6 +6,8 @@ Run by hand (needs the ``bench`` extra: ``pip install -e ".[bench]"``)::
     python benchmarks/bench_epoch.py            # MNIST-shaped data, the digits, monitoring
     python benchmarks/bench_epoch.py --repeats 5
     python benchmarks/bench_epoch.py --only monitoring --clock wall
+    python benchmarks/bench_epoch.py --only engine --baseline main   # this engine vs main's
+    python benchmarks/bench_epoch.py --only diagnostics
 
 Every implementation trains the same network (sizes [784, 30, 10] on 50,000 x 784
 MNIST-shaped random data made here, [64, 30, 10] on the digits; mini-batch 10, learning
@@ -25,16 +27,28 @@ The monitoring section times, on the MNIST-shaped data, the bare SGD pass
 accuracy plus the test set) and a ``training_cost="full"`` epoch (plus a pass over the
 50,000 training rows), each epoch from ``on_epoch_start`` to ``on_epoch_end``; it prints
 the median over rounds of each one's ratio to the bare pass of the same round.
+
+The engine section times the default sigmoid/cross-entropy SGD pass of this checkout's
+``MiniBatchSGD`` against the one of another git revision (``--baseline``, default
+``main``), loaded from ``git show REV:nnlab/_sgd.py`` into a temporary module, same data,
+same orders, interleaved; and the chapter 3 options (tanh, ReLU, softmax, L1, momentum,
+dropout) against the default pass. The diagnostics section times train() epochs with
+``diagnostics=True`` against ``diagnostics=False`` (on / off ratio per round).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +56,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import nnlab
 from nnlab._sgd import MiniBatchSGD
+from nnlab.diagnostics import DIAGNOSTIC_SAMPLE, diagnose
 from nnlab.network import one_hot
 
 ETA, M = 3.0, 10
@@ -320,13 +335,145 @@ def bench_monitoring(data: nnlab.Dataset, sizes: list[int], rounds: int, clock: 
     )
 
 
+def load_engine(revision: str) -> Any:
+    """``MiniBatchSGD`` as ``git show revision:nnlab/_sgd.py`` defines it, imported from a
+    temporary file (it imports today's nnlab for the network and the costs)."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "-C", str(root), "show", f"{revision}:nnlab/_sgd.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "baseline_sgd.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("baseline_sgd", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["baseline_sgd"] = module
+        spec.loader.exec_module(module)
+    return module.MiniBatchSGD
+
+
+def rounds_of(
+    runners: dict[str, Callable[[int], float]], rounds: int, base: str
+) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[float, float]]]:
+    """Interleaved rounds (who goes first rotates): medians of times, of per-round ratios to
+    ``base``, and the ratios' range."""
+    labels = list(runners)
+    times: dict[str, list[float]] = {k: [] for k in labels}
+    ratios: dict[str, list[float]] = {k: [] for k in labels}
+    for r in range(rounds):
+        shift = r % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            times[label].append(runners[label](r))
+        for label in labels:
+            ratios[label].append(times[label][-1] / times[base][-1])
+    return (
+        {k: statistics.median(v) for k, v in times.items()},
+        {k: statistics.median(v) for k, v in ratios.items()},
+        {k: (min(v), max(v)) for k, v in ratios.items()},
+    )
+
+
+def bench_engine(
+    data: nnlab.Dataset, sizes: list[int], rounds: int, clock: Callable[[], float], baseline: str
+) -> None:
+    """This engine's default pass against the baseline revision's, and the chapter 3 options."""
+    X, y = data.train
+    Y = one_hot(y, sizes[-1])
+    Old = load_engine(baseline)
+
+    def run(make: Callable[[], Any], eta: float = ETA, lmbda: float = 0.0) -> Callable[[int], float]:
+        def timed(seed: int) -> float:
+            engine = make()
+            order = np.random.default_rng(seed).permutation(X.shape[0])
+            start = clock()
+            engine.epoch(order, eta, lmbda)
+            return clock() - start
+
+        return timed
+
+    def net(**arch: Any) -> nnlab.Network:
+        return nnlab.Network(sizes, seed=0, **arch)
+
+    runners = {
+        f"{baseline}'s engine, sigmoid/cross-entropy": run(lambda: Old(net(), X, Y, M)),
+        "this engine, sigmoid/cross-entropy": run(lambda: MiniBatchSGD(net(), X, Y, M)),
+        "this engine, tanh": run(lambda: MiniBatchSGD(net(activation="tanh"), X, Y, M), 0.1),
+        "this engine, relu": run(lambda: MiniBatchSGD(net(activation="relu"), X, Y, M), 0.1),
+        "this engine, softmax/log-likelihood": run(lambda: MiniBatchSGD(net(output="softmax"), X, Y, M), 0.5),
+        "this engine, L1 (lmbda 5)": run(lambda: MiniBatchSGD(net(), X, Y, M, regularization="l1"), 0.5, 5.0),
+        "this engine, momentum 0.9": run(lambda: MiniBatchSGD(net(), X, Y, M, momentum=0.9), 0.1),
+        "this engine, dropout 0.5": run(lambda: MiniBatchSGD(net(), X, Y, M, dropout=0.5), 0.5),
+    }
+    base = f"{baseline}'s engine, sigmoid/cross-entropy"
+    times, ratios, spread = rounds_of(runners, rounds, base)
+    print(
+        f"\nengine: sizes {sizes}, {X.shape[0]:,} training rows, mini-batch {M}, {rounds} interleaved rounds"
+    )
+    print(f"{'SGD pass':44s} {'s/epoch':>9s} {'x ' + baseline:>9s} {'range':>13s}")
+    for label in runners:
+        lo, hi = spread[label]
+        print(f"{label:44s} {times[label]:9.4f} {ratios[label]:9.3f} {lo:6.3f}-{hi:.3f}")
+
+
+def bench_diagnostics(data: nnlab.Dataset, sizes: list[int], rounds: int, clock: Callable[[], float]) -> None:
+    """train() epochs with diagnostics on against off."""
+
+    def train_epoch(diagnostics: bool) -> Callable[[int], float]:
+        def run(seed: int) -> float:
+            timer = EpochClock(clock)
+            nnlab.train(
+                nnlab.Network(sizes, seed=0),
+                data,
+                epochs=1,
+                mini_batch_size=M,
+                learning_rate=ETA,
+                seed=seed,
+                diagnostics=diagnostics,
+                observers=[timer],
+                progress=False,
+            )
+            return timer.seconds[0]
+
+        return run
+
+    X, y = data.train
+    net = nnlab.Network(sizes, seed=0)
+
+    def diagnose_alone(seed: int) -> float:
+        start = clock()
+        diagnose(net, X[:DIAGNOSTIC_SAMPLE], y[:DIAGNOSTIC_SAMPLE])
+        return clock() - start
+
+    runners = {
+        "train() epoch, diagnostics off": train_epoch(False),
+        "train() epoch, diagnostics on": train_epoch(True),
+        "diagnose() alone, as train() calls it": diagnose_alone,
+    }
+    times, ratios, spread = rounds_of(runners, rounds, "train() epoch, diagnostics off")
+    print(
+        f"\ndiagnostics: sizes {sizes}, {data.train[0].shape[0]:,} training rows, {rounds} interleaved rounds"
+    )
+    print(f"{'epoch':44s} {'s/epoch':>9s} {'x off':>9s} {'range':>13s}")
+    for label in runners:
+        lo, hi = spread[label]
+        print(f"{label:44s} {times[label]:9.4f} {ratios[label]:9.3f} {lo:6.3f}-{hi:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=15, help="rounds of the monitoring section")
-    parser.add_argument("--only", choices=["mnist", "digits", "monitoring"], default=None)
+    parser.add_argument(
+        "--only", choices=["mnist", "digits", "monitoring", "engine", "diagnostics"], default=None
+    )
+    parser.add_argument("--baseline", default="main", help="git revision of the engine section's baseline")
     parser.add_argument("--clock", choices=list(CLOCKS), default="cpu")
     args = parser.parse_args()
     clock = CLOCKS[args.clock]
@@ -335,13 +482,22 @@ def main() -> None:
             f"{i['internal_api']} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
         ]
         print(f"numpy {np.__version__}; BLAS pinned to 1 thread: {', '.join(blas)}; clock: {args.clock}")
-        mnist_shaped = make_mnist_shaped() if args.only in (None, "mnist", "monitoring") else None
+        mnist_shaped = (
+            make_mnist_shaped()
+            if args.only in (None, "mnist", "monitoring", "engine", "diagnostics")
+            else None
+        )
         if mnist_shaped is not None and args.only in (None, "mnist"):
             bench("MNIST-shaped", mnist_shaped, [784, 30, 10], args.repeats, clock)
         if args.only in (None, "digits"):
             bench("digits", nnlab.datasets.digits(), [64, 30, 10], max(args.repeats, 5), clock)
         if mnist_shaped is not None and args.only in (None, "monitoring"):
             bench_monitoring(mnist_shaped, [784, 30, 10], args.rounds, clock)
+        if mnist_shaped is not None and args.only in (None, "engine"):
+            bench_engine(mnist_shaped, [784, 30, 10], args.rounds, clock, args.baseline)
+        if mnist_shaped is not None and args.only in (None, "diagnostics"):
+            bench_diagnostics(mnist_shaped, [784, 30, 10], args.rounds, clock)
+            bench_diagnostics(nnlab.datasets.digits(), [64, 30, 10], args.rounds, clock)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Reading order: :mod:`nnlab.network` (the maths), :mod:`nnlab.datasets` (the data),
 :mod:`nnlab.params` (a run's parameters), :mod:`nnlab.training` (the one training loop),
 :mod:`nnlab.events` (what each epoch produces: the wire contract), :mod:`nnlab.observers`
-(who watches it), :mod:`nnlab.launch` (``train()``, and the runs of this process).
+(who watches it), :mod:`nnlab.launch` (``train()``, and the runs of this process),
+:mod:`nnlab.store` (runs kept on disk: ``nnlab.runs()``, ``nnlab.run(job_id)``,
+``nnlab.resume(job_id)``).
 
 >>> import nnlab
 >>> net = nnlab.Network([64, 30, 10], seed=0)
@@ -18,12 +20,13 @@ from nnlab import datasets
 from nnlab.costs import CrossEntropyCost, QuadraticCost
 from nnlab.datasets import Dataset
 from nnlab.events import EpochRecord, TrainingStatus, TrainingUpdate
-from nnlab.launch import jobs, last_job, networks, train
+from nnlab.launch import jobs, last_job, networks, resume, run, runs, train
 from nnlab.network import Network
 from nnlab.notify import ObserverWarning
 from nnlab.observers import Observer
 from nnlab.params import HalveOnPlateau, ParameterError
 from nnlab.registry import NetworkBusyError
+from nnlab.store import StoreWarning
 from nnlab.training import JobStateError, TrainingJob
 
 __version__ = "0.1.0"
@@ -40,6 +43,7 @@ __all__ = [
     "ObserverWarning",
     "ParameterError",
     "QuadraticCost",
+    "StoreWarning",
     "TrainingJob",
     "TrainingStatus",
     "TrainingUpdate",
@@ -47,6 +51,9 @@ __all__ = [
     "jobs",
     "last_job",
     "networks",
+    "resume",
+    "run",
+    "runs",
     "serve",
     "train",
     "watch",

@@ -129,7 +129,9 @@ def rest_of_epoch(
     does its short last mini-batch (``n % m`` rows) last, with the weight decay of all
     ``n`` rows. So the full mini-batches still due go first in a reordered permutation,
     and the engine is stopped right after them; the short one, if due, is done by an
-    engine over the same rows with that mini-batch size, stopped after its first.
+    engine over the same rows with that mini-batch size, stopped after its first. The
+    engine's state (momentum velocities, the dropout generator) carries on through both,
+    in the order an uninterrupted epoch uses it.
     """
     if first == 0:
         return engine.epoch(order, learning_rate, lmbda, stop, report, report_interval)
@@ -142,14 +144,44 @@ def rest_of_epoch(
         reordered = np.concatenate((order[start : n_full * m], order[:start], order[n_full * m :]))
         done += _limited(engine, reordered, n_full - done, learning_rate, lmbda, stop, progress, done)
     if done == n_full and done < engine.n_batches and not stop.is_set():
-        tail = MiniBatchSGD(engine.net, engine.X, engine.Y, n - n_full * m)
-        reordered = np.concatenate((order[n_full * m :], order[: n_full * m]))
-        done += _limited(tail, reordered, 1, learning_rate, lmbda, stop, progress, done)
+        done += _short_last(engine, order, learning_rate, lmbda, stop, progress)
     if done == engine.n_batches and report is not None:
         report(done)
     # The engine's running cost and accuracy would describe only the mini-batches of its
     # last call: say there are none, so the epoch is measured with a full pass instead.
     engine.running_cost = engine.running_accuracy = None
+    return done
+
+
+def _short_last(
+    engine: MiniBatchSGD,
+    order: Array,
+    learning_rate: float,
+    lmbda: float,
+    stop: threading.Event,
+    progress: _Progress,
+) -> int:
+    """The epoch's short last mini-batch, by an engine over the same rows whose first
+    mini-batch it is. It shares the engine's dropout generator and, for that one
+    mini-batch, its momentum velocities, so it goes on exactly where the engine was."""
+    n_full = engine.n // engine.m
+    tail = MiniBatchSGD(
+        engine.net,
+        engine.X,
+        engine.Y,
+        engine.n - n_full * engine.m,
+        regularization=engine.regularization,
+        momentum=engine.momentum,
+        dropout=engine.dropout,
+        rng=engine.rng,
+    )
+    velocities = (*engine.velocity_w, *engine.velocity_b)
+    for mine, current in zip((*tail.velocity_w, *tail.velocity_b), velocities):
+        np.copyto(mine, current)
+    reordered = np.concatenate((order[n_full * engine.m :], order[: n_full * engine.m]))
+    done = _limited(tail, reordered, 1, learning_rate, lmbda, stop, progress, n_full)
+    for current, mine in zip(velocities, (*tail.velocity_w, *tail.velocity_b)):
+        np.copyto(current, mine)
     return done
 
 

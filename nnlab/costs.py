@@ -3,6 +3,10 @@
 Each cost has a ``name`` (what a saved network stores), ``fn(a, y)`` -- the cost of
 each example in a batch -- and ``delta(z, a, y)`` -- the error of the output layer,
 dC/dz. Arrays hold one example per row: ``a``, ``y`` and ``z`` are ``(m, n_out)``.
+
+``delta`` is the error of the output layer the cost is meant for: a sigmoid output for
+the quadratic and cross-entropy costs, a softmax output for the log-likelihood
+(``Network`` refuses the other pairings).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import numpy as np
 
 from nnlab._types import Array
 
-__all__ = ["Cost", "CrossEntropyCost", "QuadraticCost", "get_cost"]
+__all__ = ["Cost", "CrossEntropyCost", "LogLikelihoodCost", "QuadraticCost", "get_cost"]
 
 
 class Cost:
@@ -78,11 +82,38 @@ class CrossEntropyCost(Cost):
         return a - y
 
 
-_COSTS: dict[str, type[Cost]] = {c.name: c for c in (CrossEntropyCost, QuadraticCost)}
+class LogLikelihoodCost(Cost):
+    """``C = -ln a_y``, the log of the output at the label; for a softmax output layer.
+
+    With softmax outputs the error is ``dC/dz = a - y`` (the book's chapter 3 derivation),
+    so, as with the cross-entropy, a saturated output still learns fast.
+
+    >>> import numpy as np
+    >>> float(LogLikelihoodCost.fn(np.array([[0.25, 0.75]]), np.array([[0.0, 1.0]]))[0])  # -ln 0.75
+    0.2876820724517809
+    """
+
+    name = "log_likelihood"
+
+    @staticmethod
+    def fn(a: Array, y: Array) -> Array:
+        # clipped as the cross-entropy is: an output of exactly 0 at the label costs a
+        # large finite amount rather than infinity
+        eps = np.finfo(a.dtype).eps if np.issubdtype(a.dtype, np.floating) else 1e-16
+        cost: Array = -np.sum(y * np.log(np.clip(a, eps, 1.0)), axis=-1)
+        return cost
+
+    @staticmethod
+    def delta(z: Array, a: Array, y: Array) -> Array:
+        return a - y
+
+
+_COSTS: dict[str, type[Cost]] = {c.name: c for c in (CrossEntropyCost, QuadraticCost, LogLikelihoodCost)}
 
 
 def get_cost(cost: str | type[Cost] | Cost) -> type[Cost]:
-    """Return the cost class for a name (``"cross_entropy"``, ``"quadratic"``) or class."""
+    """Return the cost class for a name (``"cross_entropy"``, ``"quadratic"``,
+    ``"log_likelihood"``) or class."""
     if isinstance(cost, str):
         try:
             return _COSTS[cost]

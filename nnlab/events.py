@@ -19,6 +19,7 @@ __all__ = [
     "STATUSES",
     "STATUS_EVENT",
     "UPDATE_EVENT",
+    "Diagnostics",
     "EpochRecord",
     "JobStatus",
     "TrainingStatus",
@@ -33,12 +34,13 @@ STATUS_EVENT = "training_status"
 
 #: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``;
 #: a running job may be ``paused`` and go back to ``running`` (or be cancelled) any number
-#: of times.
-JobStatus = Literal["queued", "running", "paused", "completed", "failed", "cancelled"]
+#: of times; ``interrupted`` when the process running it died (a run store found it
+#: unfinished).
+JobStatus = Literal["queued", "running", "paused", "completed", "failed", "cancelled", "interrupted"]
 #: Every status value, in lifecycle order.
 STATUSES: tuple[str, ...] = get_args(JobStatus)
 #: The statuses of a run that has ended.
-FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled", "interrupted"})
 
 
 def _finite(name: str, value: float) -> float:
@@ -128,6 +130,45 @@ class TrainingUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class Diagnostics:
+    """What the book's chapter 5 watches, per layer, input side first (one value per
+    weight layer, the output layer last), measured after an epoch
+    (``train(..., diagnostics=True)``; see :mod:`nnlab.diagnostics` for how).
+
+    ``learning_speed`` is the norm of dC/db of the layer (the book's "speed of
+    learning"), ``gradient_norm`` that of dC/dw, ``weight_norm`` the Frobenius norm of
+    the layer's weights, ``saturation`` the share of its neurons that are saturated.
+
+    >>> Diagnostics((0.1, 0.2), (0.0, 0.5), (3.0, 2.0), (0.4, 0.6)).to_dict()["saturation"]
+    [0.0, 0.5]
+    """
+
+    learning_speed: tuple[float, ...]
+    saturation: tuple[float, ...]
+    weight_norm: tuple[float, ...]
+    gradient_norm: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Diagnostics:
+        """The measures back from their ``to_dict()``."""
+        return cls(
+            learning_speed=tuple(float(v) for v in data["learning_speed"]),
+            saturation=tuple(float(v) for v in data["saturation"]),
+            weight_norm=tuple(float(v) for v in data["weight_norm"]),
+            gradient_norm=tuple(float(v) for v in data["gradient_norm"]),
+        )
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """JSON-ready: one list of floats per measure."""
+        return {
+            "learning_speed": [float(v) for v in self.learning_speed],
+            "saturation": [float(v) for v in self.saturation],
+            "weight_norm": [float(v) for v in self.weight_norm],
+            "gradient_norm": [float(v) for v in self.gradient_norm],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class EpochRecord:
     """One row of a run's history: the wire update plus what the epoch measured.
 
@@ -139,7 +180,9 @@ class EpochRecord:
     ``monitor_training_cost``. While the network improves, the running cost is the
     higher of the two. ``evaluation_cost`` is the cost on the data the accuracy was
     measured on; the ``validation_*`` fields are present when the data set has a
-    validation split.
+    validation split. ``diagnostics`` holds the chapter 5 measures per layer when the run
+    asked for them (``train(..., diagnostics=True)``), else ``None``; they are part of the
+    history, never of the wire update.
     """
 
     update: TrainingUpdate
@@ -149,6 +192,7 @@ class EpochRecord:
     validation_accuracy: float | None
     learning_rate: float
     training_accuracy: float | None = None
+    diagnostics: Diagnostics | None = None
 
     @property
     def epoch(self) -> int:
@@ -185,7 +229,44 @@ class EpochRecord:
             "validation_cost": self.validation_cost,
             "validation_accuracy": self.validation_accuracy,
             "learning_rate": self.learning_rate,
+            "diagnostics": None if self.diagnostics is None else self.diagnostics.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        """The record back from its ``to_dict()`` (fields a newer nnlab added may be absent).
+
+        >>> u = TrainingUpdate.for_epoch("j", "n", 1, 2, 0.5, correct=9, total=10)
+        >>> r = EpochRecord(u, 0.3, 0.4, None, None, 3.0, training_accuracy=0.8)
+        >>> EpochRecord.from_dict(r.to_dict()) == r
+        True
+        >>> d = Diagnostics((0.1, 0.2), (0.0, 0.5), (3.0, 2.0), (0.4, 0.6))
+        >>> EpochRecord.from_dict({**r.to_dict(), "diagnostics": d.to_dict()}).diagnostics == d
+        True
+        """
+        update = TrainingUpdate(
+            job_id=data["job_id"],
+            network_id=data["network_id"],
+            epoch=data["epoch"],
+            total_epochs=data["total_epochs"],
+            accuracy=data["accuracy"],
+            elapsed_time=data["elapsed_time"],
+            progress=data["progress"],
+            correct=data.get("correct"),
+            total=data.get("total"),
+        )
+        return cls(
+            update=update,
+            training_cost=data["training_cost"],
+            evaluation_cost=data.get("evaluation_cost"),
+            validation_cost=data.get("validation_cost"),
+            validation_accuracy=data.get("validation_accuracy"),
+            learning_rate=data["learning_rate"],
+            training_accuracy=data.get("training_accuracy"),
+            diagnostics=None
+            if data.get("diagnostics") is None
+            else Diagnostics.from_dict(data["diagnostics"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)

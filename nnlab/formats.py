@@ -9,16 +9,19 @@ when slower than one a second), and epochs as the network's own count.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
 
 __all__ = [
+    "best_validation",
     "format_accuracy",
     "format_cost",
     "format_duration",
     "format_epoch",
+    "format_outcome",
     "format_rate",
     "format_summary",
     "plural",
@@ -83,6 +86,33 @@ def format_rate(per_second: float | None, unit: str) -> str:
         whole = round(per_second)
         return f"{whole:,} {unit if whole == 1 else plural(unit)}/s"
     return f"{format_duration(1 / per_second)}/{unit}"
+
+
+def format_outcome(final_accuracy: float | None, best_validation: tuple[float, int] | None) -> str | None:
+    """How a finished run did, judged the book's way: by validation accuracy when there is
+    a validation split (the test set is for the very end), else by the accuracy the
+    network now has. ``best_validation`` is ``(accuracy, epoch)``.
+
+    >>> format_outcome(0.95, (0.965, 8)), format_outcome(0.95, None)
+    ('best validation accuracy 96.50% at epoch 8', 'final accuracy 95.00%')
+    """
+    if best_validation is not None:
+        accuracy, epoch = best_validation
+        return f"best validation accuracy {format_accuracy(accuracy)} at epoch {epoch}"
+    if final_accuracy is not None:
+        return f"final accuracy {format_accuracy(final_accuracy)}"
+    return None
+
+
+def best_validation(records: Sequence[EpochRecord], first_epoch: int = 1) -> tuple[float, int] | None:
+    """``(accuracy, epoch)`` of the best validation accuracy among ``records`` (the first
+    such epoch on ties; epochs counted from ``first_epoch``), or ``None``."""
+    best: tuple[float, int] | None = None
+    for index, record in enumerate(records):
+        accuracy = record.validation_accuracy
+        if accuracy is not None and (best is None or accuracy > best[0]):
+            best = (accuracy, first_epoch + index)
+    return best
 
 
 def format_summary(done: int, total: int, accuracy: float | None, status: str) -> str:

@@ -26,7 +26,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
-from nnlab.formats import format_accuracy, format_duration, format_epoch
+from nnlab.formats import best_validation, format_duration, format_epoch, format_outcome
 from nnlab.notify import BATCH_REPORT_INTERVAL, ObserverWarning, noop
 
 if TYPE_CHECKING:
@@ -96,9 +96,13 @@ def format_end(job: TrainingJob, *, timings: bool = True) -> str:
             line += f" ({job.stop_reason.replace('_', ' ')})"
         if timings and job.elapsed_time is not None:
             line += f" in {format_duration(job.elapsed_time)}"
-        best = job.best_accuracy
-        if best is not None:
-            line += f"; best accuracy {format_accuracy(best)}"
+        latest = job.latest
+        outcome = format_outcome(
+            None if latest is None else latest.accuracy,
+            best_validation(job.history, first_epoch=job.epochs_before + 1),
+        )
+        if outcome:
+            line += f"; {outcome}"
     elif job.status == "cancelled":
         why = "interrupted" if job.stop_reason == "interrupted" else "cancelled"
         line = (

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol, cast
 import numpy as np
 
 from nnlab._types import Array
+from nnlab.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 
 __all__ = [
     "MAX_EPOCHS",
@@ -25,6 +26,7 @@ __all__ = [
     "HalveOnPlateau",
     "ParameterError",
     "TrainingParams",
+    "check_architecture",
     "check_choice",
     "check_params",
     "check_seed",
@@ -41,6 +43,9 @@ SEED_LIMIT = 2**63
 
 EvaluateOn = Literal["test", "validation"]
 TrainingCost = Literal["running", "full"]
+Regularization = Literal["l2", "l1"]
+#: The cost each output layer learns with (the pairings whose output error the book derives).
+OUTPUT_COSTS = {"sigmoid": ("cross_entropy", "quadratic"), "softmax": ("log_likelihood",)}
 
 
 class NetworkShape(Protocol):
@@ -50,6 +55,8 @@ class NetworkShape(Protocol):
     def n_inputs(self) -> int: ...
     @property
     def n_outputs(self) -> int: ...
+    @property
+    def sizes(self) -> tuple[int, ...]: ...
 
 
 class DataShape(Protocol):
@@ -154,6 +161,33 @@ def check_choice(field: str, value: Any, choices: Collection[Any]) -> Any:
     return value
 
 
+def check_architecture(activation: Any, output: Any, cost: str) -> None:
+    """Check a network's neurons and their pairing with the cost (named ``cost``).
+
+    Hidden neurons are ``"sigmoid"``, ``"tanh"`` or ``"relu"``; the output layer
+    ``"sigmoid"`` or ``"softmax"``. A softmax output learns with ``"log_likelihood"``
+    only, and the log-likelihood is for a softmax output only: those are the pairings
+    whose output error (``a - y`` for both cross-entropy/sigmoid and
+    log-likelihood/softmax, ``(a - y) sigmoid'(z)`` for quadratic/sigmoid) the book
+    derives. Other costs (your own :class:`~nnlab.costs.Cost` classes) are not checked.
+
+    >>> check_architecture("relu", "softmax", "log_likelihood")  # a valid network: no error
+    >>> try:
+    ...     check_architecture("relu", "softmax", "quadratic")
+    ... except ParameterError as exc:
+    ...     print(exc.field, "|", exc)
+    cost | cost 'quadratic' does not go with output='softmax': use cost='log_likelihood' (or output='sigmoid')
+    """
+    check_choice("activation", activation, tuple(HIDDEN_ACTIVATIONS))
+    check_choice("output", output, tuple(OUTPUT_ACTIVATIONS))
+    if cost in ("cross_entropy", "quadratic", "log_likelihood") and cost not in OUTPUT_COSTS[output]:
+        if output == "softmax":
+            fix = "use cost='log_likelihood' (or output='sigmoid')"
+        else:
+            fix = "use output='softmax' with it (or cost='cross_entropy')"
+        raise ParameterError("cost", f"cost {cost!r} does not go with output={output!r}: {fix}")
+
+
 # ------------------------------------------------------------------ a run's parameters
 @dataclass(frozen=True)
 class HalveOnPlateau:
@@ -190,6 +224,10 @@ class TrainingParams:
     lr_schedule: HalveOnPlateau | None
     restore_best: bool = False
     training_cost: TrainingCost = "running"
+    regularization: Regularization = "l2"
+    dropout: float = 0.0
+    momentum: float = 0.0
+    diagnostics: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters."""
@@ -222,6 +260,10 @@ def check_params(
     lr_schedule: Any = None,
     restore_best: Any = False,
     training_cost: Any = "running",
+    regularization: Any = "l2",
+    dropout: Any = 0.0,
+    momentum: Any = 0.0,
+    diagnostics: Any = False,
 ) -> TrainingParams:
     """Validate the parameters of a run against its network (an :class:`~nnlab.Network`)
     and data.
@@ -263,6 +305,17 @@ def check_params(
             f"training_cost must be 'running' (measured on the epoch's mini-batches) or 'full' "
             f"(a pass over the training set after each epoch), got {training_cost!r}",
         )
+    regularization = check_choice("regularization", regularization, ("l2", "l1"))
+    dropout = _fraction("dropout", dropout, "0.5 (the share of hidden neurons dropped)")
+    if dropout and len(net.sizes) < 3:
+        raise ParameterError(
+            "dropout",
+            f"dropout acts on hidden layers and Network({list(net.sizes)}) has none: "
+            "add a hidden layer or use dropout=0.0",
+        )
+    momentum = _fraction("momentum", momentum, "0.9 (the share of the velocity kept per mini-batch)")
+    if not isinstance(diagnostics, bool):
+        raise ParameterError("diagnostics", f"diagnostics must be True or False, got {diagnostics!r}")
     if (early_stopping or lr_schedule or restore_best) and data.validation is None:
         field = "early_stopping" if early_stopping else "lr_schedule" if lr_schedule else "restore_best"
         raise ParameterError(
@@ -282,4 +335,19 @@ def check_params(
         lr_schedule=lr_schedule,
         restore_best=restore_best,
         training_cost=cast("TrainingCost", training_cost),
+        regularization=regularization,
+        dropout=dropout,
+        momentum=momentum,
+        diagnostics=diagnostics,
     )
+
+
+def _fraction(field: str, value: Any, example: str) -> float:
+    """A number in ``[0, 1)``: 1 would drop every neuron (dropout) or never let the
+    velocity decay (momentum)."""
+    if not is_number(value) or not 0.0 <= float(value) < 1.0:
+        raise ParameterError(
+            field,
+            f"{field} must be a number from 0 up to (not including) 1, such as {example}, got {value!r}",
+        )
+    return float(value)

@@ -14,7 +14,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,11 +22,14 @@ import numpy as np
 
 from nnlab import datasets as _datasets
 from nnlab._control import Control, JobStateError, rest_of_epoch
-from nnlab._sgd import MiniBatchSGD
+from nnlab._sgd import MiniBatchSGD, dropout_generator
 from nnlab._types import Array
+from nnlab.checkpoint import TrainingState
 from nnlab.datasets import Dataset
+from nnlab.diagnostics import DIAGNOSTIC_SAMPLE, diagnose
 from nnlab.events import FINISHED, EpochRecord, JobStatus, TrainingStatus, TrainingUpdate
 from nnlab.formats import format_summary
+from nnlab.hints import hints_for, suggest_learning_rate
 from nnlab.network import Network, one_hot
 from nnlab.notify import BATCH_REPORT_INTERVAL, Notifier
 from nnlab.params import ParameterError, TrainingParams, finite_number
@@ -106,6 +109,10 @@ class TrainingJob:
         self.epochs_before = net.epochs_trained
         #: With ``restore_best``: the epoch whose weights the network kept.
         self.best_epoch: int | None = None
+        #: Whether a run store is keeping this run: ``None`` without a store, ``False``
+        #: once the store failed (the run goes on in memory).
+        self.saved: bool | None = None
+        self._resume: TrainingState | None = None
         #: The learning rate the next mini-batch uses (:meth:`set_learning_rate` changes it).
         self.learning_rate = params.learning_rate
         self.created_at = _now()
@@ -192,6 +199,52 @@ class TrainingJob:
         if history:
             data["history"] = [r.to_dict() for r in records]
         return data
+
+    # --------------------------------------------------------------- resuming
+    def training_state(self) -> TrainingState | None:
+        """The run at its last epoch boundary (weights, shuffling state, learning rate,
+        plateau bookkeeping), or ``None`` before the loop began. Call it from the training
+        thread between epochs: in ``on_epoch_start`` or ``on_run_end``."""
+        plateau = getattr(self, "_plateau", None)
+        if plateau is None:
+            return None
+        n = len(self.network.weights)
+        best = plateau.best_weights
+        return TrainingState(
+            epoch=len(self.history),
+            weights=[p.copy() for p in self._snapshot[:n]],
+            biases=[p.copy() for p in self._snapshot[n:]],
+            rng_state=self._boundary_rng,
+            learning_rate=self.learning_rate,
+            best_accuracy=None if plateau.best == -math.inf else plateau.best,
+            since_best=plateau.since_best,
+            since_halving=plateau.since_halving,
+            best_epoch=self.best_epoch,
+            best_parameters=None if best is None else [p.copy() for p in best],
+        )
+
+    def resume_from(
+        self, state: TrainingState, history: Sequence[EpochRecord], *, job_id: str
+    ) -> TrainingJob:
+        """Go on as run ``job_id`` from ``state``, with its first ``state.epoch`` epochs'
+        ``history``: the next epoch is ``state.epoch + 1`` of ``params.epochs``. Call it
+        before :meth:`run` or :meth:`start`; the network takes the state's weights."""
+        if self.status != "queued" or self.history:
+            raise RuntimeError("resume_from() must be called before the job runs")
+        if len(history) != state.epoch:
+            raise ValueError(f"a state after epoch {state.epoch} needs {state.epoch} epochs of history")
+        kept = (*state.weights, *state.biases)
+        if [p.shape for p in kept] != [p.shape for p in self._parameters()]:
+            raise ValueError(f"the state's weights do not fit a network of sizes {list(self.network.sizes)}")
+        for value, p in zip(kept, self._parameters()):
+            np.copyto(p, value)
+        self.job_id = job_id
+        self.history = list(history)
+        self.learning_rate = state.learning_rate
+        self.best_epoch = state.best_epoch
+        self.network.epochs_trained = self.epochs_before + state.epoch
+        self._resume = state
+        return self
 
     # --------------------------------------------------------------- control
     def cancel(self) -> None:
@@ -355,13 +408,19 @@ class TrainingJob:
             one_hot(y, net.n_outputs, net.dtype),
             params.mini_batch_size,
             monitor=params.training_cost == "running",
+            regularization=params.regularization,
+            momentum=params.momentum,
+            dropout=params.dropout,
+            rng=dropout_generator(params.seed),
         )
         evaluation = data.split(params.evaluate_on) if params.evaluate_on else None
         rng = np.random.default_rng(params.seed)
         # the weights at the last epoch boundary: a cancelled or diverged epoch is undone
         self._snapshot = [p.copy() for p in self._parameters()]
-        plateau = _Plateau(self, params)
-        for epoch in range(1, params.epochs + 1):
+        plateau = self._plateau = _Plateau(self, params)
+        first = 1 if self._resume is None else plateau.resume(self._resume, rng) + 1
+        self._boundary_rng = rng.bit_generator.state  # the shuffler at the last epoch boundary
+        for epoch in range(first, params.epochs + 1):
             if self._control.cancelled:
                 self._finish("cancelled", reason="cancelled")
                 break
@@ -404,6 +463,7 @@ class TrainingJob:
             notifier.notify("on_epoch_end", self, record)
             for kept, p in zip(self._snapshot, self._parameters()):
                 np.copyto(kept, p)
+            self._boundary_rng = rng.bit_generator.state
             reason = plateau.after(record)
             if reason is not None:
                 self._finish("completed", reason=reason)
@@ -411,6 +471,7 @@ class TrainingJob:
         else:
             self._finish("completed")
         plateau.restore_best()
+        self.hints = hints_for(self.history, net.n_outputs)
 
     def _obey(self, notifier: Notifier) -> bool:
         """Act on the requests that interrupted an epoch: take a new learning rate, pause
@@ -475,22 +536,26 @@ class TrainingJob:
             training_cost, training_accuracy = engine.running_cost, engine.running_accuracy
         else:
             X, y = data.train
-            train_correct, training_cost = net.score(_as(X, net), y, params.lmbda)
+            train_correct, training_cost = net.score(_as(X, net), y, params.lmbda, params.regularization)
             training_accuracy = train_correct / X.shape[0]
         if not math.isfinite(training_cost):
             return None
         correct = total = None
         evaluation_cost = None
         if evaluation is not None:
-            correct, evaluation_cost = _score(net, evaluation, params.lmbda)
+            correct, evaluation_cost = _score(net, evaluation, params.lmbda, params.regularization)
             total = int(evaluation[0].shape[0])
         validation_cost = validation_accuracy = None
         if data.validation is not None:
             if params.evaluate_on == "validation" and correct is not None and total:
                 validation_cost, validation_accuracy = evaluation_cost, correct / total
             else:
-                v_correct, validation_cost = _score(net, data.validation, params.lmbda)
+                v_correct, validation_cost = _score(net, data.validation, params.lmbda, params.regularization)
                 validation_accuracy = v_correct / data.validation[0].shape[0]
+        diagnostics = None
+        if params.diagnostics:
+            X, y = data.train
+            diagnostics = diagnose(net, X[:DIAGNOSTIC_SAMPLE], y[:DIAGNOSTIC_SAMPLE])
         update = TrainingUpdate.for_epoch(
             self.job_id,
             self.network_id,
@@ -508,6 +573,7 @@ class TrainingJob:
             validation_cost=validation_cost,
             validation_accuracy=validation_accuracy,
             learning_rate=self.learning_rate,
+            diagnostics=diagnostics,
         )
 
     def _divergence_message(self, epoch: int) -> str:
@@ -515,7 +581,7 @@ class TrainingJob:
         return (
             f"training diverged in epoch {epoch}: the weights or the training cost became "
             f"NaN or infinite. The network keeps its weights from {kept}. Try a smaller "
-            f"learning_rate than {self.learning_rate:g} (e.g. {self.learning_rate / 10:g})."
+            f"learning_rate than {self.learning_rate:g} (e.g. {suggest_learning_rate(self.learning_rate):g})."
         )
 
 
@@ -555,6 +621,15 @@ class _Plateau:
                 return "learning_rate_schedule"
         return None
 
+    def resume(self, state: TrainingState, rng: np.random.Generator) -> int:
+        """Take the bookkeeping and the shuffler back from ``state``; its epoch."""
+        self.best = -math.inf if state.best_accuracy is None else state.best_accuracy
+        self.since_best, self.since_halving = state.since_best, state.since_halving
+        if state.best_parameters is not None:
+            self.best_weights = [p.copy() for p in state.best_parameters]
+        rng.bit_generator.state = state.rng_state
+        return state.epoch
+
     def restore_best(self) -> None:
         """With ``restore_best``, give the network the best epoch's weights back."""
         if self.best_weights is not None:
@@ -566,9 +641,9 @@ def _as(X: Array, net: Network) -> Array:
     return X if X.dtype == net.dtype else X.astype(net.dtype)
 
 
-def _score(net: Network, split: tuple[Array, Array], lmbda: float) -> tuple[int, float]:
+def _score(net: Network, split: tuple[Array, Array], lmbda: float, regularization: str) -> tuple[int, float]:
     """(correct, cost) on one split, from a single forward pass."""
-    correct, cost = net.score(_as(split[0], net), split[1], lmbda)
+    correct, cost = net.score(_as(split[0], net), split[1], lmbda, regularization)
     if not math.isfinite(cost):  # a finite network gives a finite cost; guard the wire anyway
         cost = float(np.finfo(np.float64).max)
     return correct, cost

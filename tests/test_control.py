@@ -17,7 +17,7 @@ from recording import RecordingObserver, make_job
 
 import nnlab
 from nnlab._control import rest_of_epoch
-from nnlab._sgd import MiniBatchSGD
+from nnlab._sgd import MiniBatchSGD, dropout_generator
 from nnlab.events import STATUSES, TrainingStatus
 from nnlab.network import one_hot
 from nnlab.observers import Observer
@@ -80,34 +80,51 @@ class PauseMidEpoch(Observer):
 
 
 # ------------------------------------------------------------------ the engine's part
+OPTIONS = {
+    "plain": {},
+    "momentum and dropout": {"momentum": 0.5, "dropout": 0.3},
+    "L1": {"regularization": "l1"},
+}
+
+
+def _engine(
+    net: nnlab.Network, X: np.ndarray, Y: np.ndarray, m: int, options: dict[str, Any]
+) -> MiniBatchSGD:
+    return MiniBatchSGD(net, X, Y, m, rng=dropout_generator(0), **options)
+
+
 @pytest.mark.parametrize("mini_batch_size", [10, 7, 13])
 @pytest.mark.parametrize("lmbda", [0.0, 5.0])
+@pytest.mark.parametrize("options", list(OPTIONS))
 def test_the_rest_of_an_epoch_is_bit_for_bit_the_uninterrupted_epoch(
-    digits: nnlab.Dataset, mini_batch_size: int, lmbda: float
+    digits: nnlab.Dataset, mini_batch_size: int, lmbda: float, options: str
 ) -> None:
     X, y = digits.train
     Y = one_hot(y, 10, np.float64)
     order = np.random.default_rng(3).permutation(X.shape[0])
     whole = nnlab.Network([64, 20, 10], seed=0)
-    engine = MiniBatchSGD(whole, X, Y, mini_batch_size)
+    engine = _engine(whole, X, Y, mini_batch_size, OPTIONS[options])
     n_batches, n_full = engine.n_batches, X.shape[0] // mini_batch_size
     assert engine.epoch(order, 0.5, lmbda) == n_batches
+    assert engine.epoch(order[::-1].copy(), 0.5, lmbda) == n_batches  # a second epoch: velocities carry on
     expected = _parameters(whole)
     # stopped after `first` mini-batches (as a pause does), then the rest: every case of
     # the short last mini-batch (1300 rows: none for 10 and 13, 5 rows for 7)
     for first in sorted({1, n_batches // 2, n_full - 1, n_full, n_batches - 1}):
         net = nnlab.Network([64, 20, 10], seed=0)
-        engine = MiniBatchSGD(net, X, Y, mini_batch_size)
+        engine = _engine(net, X, Y, mini_batch_size, OPTIONS[options])
+        assert engine.epoch(order, 0.5, lmbda) == n_batches
+        order_2 = order[::-1].copy()
         stop = threading.Event()
 
         def stop_after(done: int, first: int = first, stop: threading.Event = stop) -> None:
             if done == first:
                 stop.set()
 
-        assert engine.epoch(order, 0.5, lmbda, stop, stop_after, 0.0) == first
+        assert engine.epoch(order_2, 0.5, lmbda, stop, stop_after, 0.0) == first
         stop.clear()
         reports: list[int] = []
-        done = rest_of_epoch(engine, order, first, 0.5, lmbda, stop, reports.append, 0.0)
+        done = rest_of_epoch(engine, order_2, first, 0.5, lmbda, stop, reports.append, 0.0)
         assert done == n_batches
         assert reports == [*range(first + 1, n_batches + 1), n_batches]
         assert _same(_parameters(net), expected), f"mini_batch_size {mini_batch_size}, first {first}"
@@ -129,6 +146,23 @@ def test_the_rest_of_an_epoch_stops_again_when_asked(digits: nnlab.Dataset) -> N
 
 
 # ------------------------------------------------------------------ pause and resume
+def test_pause_and_resume_with_momentum_and_dropout_change_nothing(digits: nnlab.Dataset) -> None:
+    options = {"momentum": 0.5, "dropout": 0.2, "mini_batch_size": 7, "lmbda": 1.0}
+    _, expected = _trained(digits, **options)
+    pauser = PauseMidEpoch(epoch=2)
+    net = nnlab.Network([64, 30, 10], seed=0)
+    job = make_job(net, digits, observers=[pauser], epochs=3, seed=0, **options).start()
+    try:
+        assert pauser.paused.wait(TIMEOUT)
+        job.resume()
+        assert job.wait(TIMEOUT)
+    finally:
+        job.cancel()
+        job.wait(TIMEOUT)
+    assert job.status == "completed"
+    assert _same(_parameters(net), expected)
+
+
 def test_pause_and_resume_mid_epoch_give_the_weights_of_a_run_never_paused(digits: nnlab.Dataset) -> None:
     _, expected = _trained(digits)
     pauser, recorder = PauseMidEpoch(epoch=2), Recorder()

@@ -81,3 +81,55 @@ def test_repr_summarises() -> None:
         "Dataset('digits': train 1297, validation 200, test 300; 64 features, 10 classes)"
     )
     assert datasets.digits().to_dict()["sizes"]["test"] == 300
+
+
+def test_inputs_far_outside_0_1_warn_once_with_the_fix(digits: nnlab.Dataset) -> None:
+    X, y = digits.train
+    with pytest.warns(datasets.InputScaleWarning, match=r"range from 0 to 255.*e\.g\. X / 255") as caught:
+        datasets.from_arrays(np.round(X * 255), y)
+    assert len(caught) == 1
+    assert caught[0].filename == __file__  # it points at the user's line, not into nnlab
+    with pytest.warns(datasets.InputScaleWarning, match=r"\(X - X\.min\(\)\) / \(X\.max\(\) - X\.min\(\)\)"):
+        nnlab.Dataset(name="centred", train=(X * 10 - 5, y), validation=None, test=None, n_classes=10)
+
+
+def test_inputs_in_or_near_0_1_do_not_warn(digits: nnlab.Dataset) -> None:
+    import warnings
+
+    X, y = digits.train
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        datasets.from_arrays(X, y)
+        datasets.from_arrays(X * 3 - 1, y)  # standardised-looking data is left alone
+        datasets.expand(digits)
+
+
+def test_expand_adds_four_shifted_copies_of_the_training_images(digits: nnlab.Dataset) -> None:
+    big = datasets.expand(digits)
+    X, y = digits.train
+    m = X.shape[0]
+    assert big.sizes() == {"train": 5 * m, "validation": 200, "test": 300}
+    assert big.name == "digits-expanded"
+    assert big.validation is digits.validation
+    assert big.test is digits.test
+    np.testing.assert_array_equal(big.train[1], np.tile(y, 5))
+    images = X.reshape(m, 8, 8)
+    copies = big.train[0].reshape(5, m, 8, 8)
+    np.testing.assert_array_equal(copies[0], images)
+    # an independent oracle: np.roll, then blank the row or column that wrapped around
+    for k, (shift, axis, edge) in enumerate([(-1, 1, -1), (1, 1, 0), (-1, 2, -1), (1, 2, 0)], start=1):
+        expected = np.roll(images, shift, axis=axis)
+        index = [slice(None)] * 3
+        index[axis] = edge
+        expected[tuple(index)] = 0.0
+        np.testing.assert_array_equal(copies[k], expected)
+    with pytest.raises(ValueError, match="read-only"):
+        big.train[0][0, 0] = 1.0
+
+
+def test_expand_rejects_what_it_cannot_shift() -> None:
+    odd = datasets.from_arrays(np.full((10, 6), 0.5), np.arange(10) % 2, test=0)
+    with pytest.raises(ValueError, match="square images, got 6 pixels"):
+        datasets.expand(odd)
+    with pytest.raises(ValueError, match=r"pixels must be an int in 1\.\.7"):
+        datasets.expand(datasets.digits(), pixels=8)

@@ -59,7 +59,7 @@ def test_accuracy_reads_as_a_percentage_everywhere_in_view_and_record() -> None:
         " ".join(" ".join(state.row_cells(r, validation=True)) for r in state.rows),
         *record_bundle(state, 3.0).values(),
     ]
-    assert "best accuracy 96.33%" in state.status_text()
+    assert "best validation accuracy 95.33% at epoch 2" in state.status_text()
     assert "accuracy 95.00%" in state.summary()
     for text in texts:
         # no accuracy as a bare fraction (0.9633), no rate with decimals (5901.2 batches/s)

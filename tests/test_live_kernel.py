@@ -201,7 +201,7 @@ def test_stable_output_appends_a_record_without_timings(executed: dict[str, Any]
     first, record = _outputs(executed, "stable")
     assert first.data == {"text/plain": PLACEHOLDER}  # as displayed, which nbval compares
     text = record.data["text/plain"]
-    assert "Completed · 3/3 epochs · best accuracy" in text
+    assert "Completed · 3/3 epochs · best validation accuracy" in text
     assert not TIMING.search(text), text
     assert not TIMING.search(re.sub(r"<svg.*</svg>", "", record.data["text/html"]))
 

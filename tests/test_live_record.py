@@ -46,10 +46,10 @@ def test_stable_record_has_no_timings_and_is_the_same_every_run() -> None:
     text = first["text/plain"]
     assert not TIMING.search(text), text
     lines = text.splitlines()
-    assert (
-        lines[0]
-        == "Training [64, 12, 10] on digits · Completed · 3/3 epochs · best accuracy "
-        + (lines[0].rsplit(" ", 1)[1])
+    assert lines[
+        0
+    ] == "Training [64, 12, 10] on digits · Completed · 3/3 epochs · best validation accuracy " + " ".join(
+        lines[0].rsplit(" ", 4)[1:]
     )
     assert lines[1] == "Epochs        [####################] 3/3 [100%]"
     assert lines[2] == "Batches       [####################] 130/130 [100%]"
@@ -138,5 +138,5 @@ def test_a_continued_network_counts_its_epochs_on() -> None:
     curve = svg_curve(state.curves)
     assert re.findall(r'class="tick-epoch"[^>]*>(\d+)<', curve) == ["4", "5"]
     bundle = record_bundle(state, now=0.0, timings=False)
-    assert "Completed · 2/2 epochs · network epochs 4–5 · best accuracy" in bundle["text/plain"]
+    assert "Completed · 2/2 epochs · network epochs 4–5 · best validation accuracy" in bundle["text/plain"]
     assert [line.split()[0] for line in bundle["text/plain"].splitlines()[6:8]] == ["4", "5"]

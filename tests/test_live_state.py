@@ -91,7 +91,7 @@ def test_validation_metrics_appear_when_measured() -> None:
 @pytest.mark.parametrize(
     ("status", "reason", "error", "text", "style"),
     [
-        ("completed", None, None, "Completed · 2/4 epochs in 5.0s · best accuracy 82.00%", "success"),
+        ("completed", None, None, "Completed · 2/4 epochs in 5.0s · final accuracy 82.00%", "success"),
         (
             "completed",
             "early_stopping",
@@ -154,6 +154,7 @@ def test_sync_catches_up_with_a_job_read_from_another_thread() -> None:
         started_at=None,
         stop_reason=None,
         error=None,
+        hints=[],
     )
     state = LiveState(total_epochs=4, n_batches=10)
     assert not state.sync(job, now=0.0)

@@ -37,7 +37,9 @@ def test_script_gets_lines_and_never_loads_widgets() -> None:
         err[0],
     )
     assert err[1].startswith("epoch 2/2  accuracy ")
-    assert re.fullmatch(r"completed 2/2 epochs; best accuracy \d{1,3}\.\d{2}%", err[2])
+    assert re.fullmatch(
+        r"completed 2/2 epochs; best validation accuracy \d{1,3}\.\d{2}% at epoch [12]", err[2]
+    )
     assert sum("ProgressWarning: progress='widgets' needs a Jupyter front end" in line for line in err) == 1
     out = result.stdout.splitlines()
     assert out[0] == "widgets:"
@@ -65,5 +67,7 @@ def test_cli_prints_one_stable_line_per_epoch() -> None:
         re.search(r"accuracy \d{1,3}\.\d{2}% \(\d+/300\)  training cost \d+\.\d{4}", line) for line in epochs
     )
     assert not any(re.search(r"\b(\d+ms|\d+\.\d+s)\b", line) for line in lines)  # stable: no timings
-    assert re.fullmatch(r"completed 3/3 epochs; best accuracy \d{1,3}\.\d{2}%", lines[4])
+    assert re.fullmatch(
+        r"completed 3/3 epochs; best validation accuracy \d{1,3}\.\d{2}% at epoch [1-3]", lines[4]
+    )
     assert result.stderr == ""

@@ -10,7 +10,8 @@ import pytest
 
 import nnlab
 from nnlab._sgd import MiniBatchSGD
-from nnlab.costs import CrossEntropyCost, QuadraticCost
+from nnlab.activations import Softmax, get_activation
+from nnlab.costs import CrossEntropyCost, LogLikelihoodCost, QuadraticCost
 from nnlab.network import one_hot
 
 COSTS = ["cross_entropy", "quadratic"]
@@ -46,6 +47,50 @@ def test_backprop_matches_finite_differences(cost: str, sizes: list[int]) -> Non
                 numeric[i] = (up - down) / (2 * h)
             rel = np.linalg.norm(g - numeric) / (np.linalg.norm(g) + np.linalg.norm(numeric))
             assert rel < 1e-6, f"relative error {rel:.2e} for a parameter of shape {p.shape}"
+
+
+ARCHITECTURES = [
+    (activation, output, cost)
+    for activation in ("sigmoid", "tanh", "relu")
+    for output, cost in (
+        ("sigmoid", "cross_entropy"),
+        ("sigmoid", "quadratic"),
+        ("softmax", "log_likelihood"),
+    )
+]
+
+
+def finite_difference_error(net: nnlab.Network, X: np.ndarray, Y: np.ndarray, h: float = 1e-6) -> float:
+    """The largest relative error, over the parameter arrays, between backprop's gradient
+    of the summed cost and central differences of the cost itself."""
+    nabla_b, nabla_w = net.backprop(X, Y)
+    worst = 0.0
+    for params, grads in ((net.weights, nabla_w), (net.biases, nabla_b)):
+        for p, g in zip(params, grads):
+            numeric = np.zeros_like(p)
+            for i in np.ndindex(p.shape):
+                saved = p[i]
+                p[i] = saved + h
+                up = _summed_cost(net, X, Y)
+                p[i] = saved - h
+                down = _summed_cost(net, X, Y)
+                p[i] = saved
+                numeric[i] = (up - down) / (2 * h)
+            rel = np.linalg.norm(g - numeric) / (np.linalg.norm(g) + np.linalg.norm(numeric))
+            worst = max(worst, float(rel))
+    return worst
+
+
+@pytest.mark.parametrize(("activation", "output", "cost"), ARCHITECTURES)
+def test_every_neuron_output_and_cost_passes_the_gradient_check(
+    activation: str, output: str, cost: str
+) -> None:
+    rng = np.random.default_rng(5)
+    net = nnlab.Network([6, 7, 5, 4], activation=activation, output=output, cost=cost, seed=2)  # type: ignore[arg-type]
+    X = rng.random((8, 6))
+    Y = one_hot(rng.integers(0, 4, 8), 4)
+    error = finite_difference_error(net, X, Y)
+    assert error < 1e-6, f"{activation}/{output}/{cost}: relative error {error:.2e}"
 
 
 class _Reference(NamedTuple):
@@ -227,3 +272,77 @@ def test_sigmoid_matches_the_logistic_function() -> None:
     np.testing.assert_allclose(
         nnlab.network.sigmoid_prime(z), _book_sigmoid(z) * (1 - _book_sigmoid(z)), atol=1e-15
     )
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu"])
+def test_in_place_forms_of_each_neuron_agree_with_its_definition(name: str) -> None:
+    activation = get_activation(name)
+    z = np.linspace(-6, 6, 121) + 0.01  # no z exactly at ReLU's kink
+    definitions = {
+        "sigmoid": (_book_sigmoid(z), _book_sigmoid(z) * (1 - _book_sigmoid(z))),
+        "tanh": (np.sinh(z) / np.cosh(z), 1 / np.cosh(z) ** 2),
+        "relu": (np.where(z > 0, z, 0.0), (z > 0).astype(float)),
+    }
+    fn, prime = definitions[name]
+    np.testing.assert_allclose(activation.fn(z), fn, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(activation.prime(z), prime, rtol=1e-12, atol=1e-15)
+    in_place = z.copy()
+    assert activation.fn_(in_place) is in_place
+    np.testing.assert_allclose(in_place, fn, rtol=1e-13, atol=1e-15)
+    out = np.empty_like(z)
+    np.testing.assert_allclose(activation.prime_from_output(in_place, out), prime, rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_rows_are_distributions_even_for_huge_inputs() -> None:
+    z = np.array([[1000.0, 999.0, -1000.0], [-800.0, -800.0, -800.0], [0.0, 1.0, 2.0]])
+    a = Softmax.fn(z)
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a.sum(axis=1), 1.0, rtol=1e-15)
+    np.testing.assert_allclose(a[0, :2], np.exp([0.0, -1.0]) / (1 + np.exp(-1.0)), rtol=1e-14)
+    np.testing.assert_allclose(a[1], 1 / 3, rtol=1e-15)
+    e = np.exp([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(a[2], e / e.sum(), rtol=1e-15)
+
+
+def test_log_likelihood_is_minus_the_log_of_the_output_at_the_label() -> None:
+    a = np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]])
+    y = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(LogLikelihoodCost.fn(a, y), [-np.log(0.7), -np.log(0.25)])
+    np.testing.assert_allclose(LogLikelihoodCost.delta(np.zeros_like(a), a, y), a - y)
+    assert np.isfinite(LogLikelihoodCost.fn(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))).all()
+
+
+def test_the_engines_softmax_survives_huge_outputs(digits: nnlab.Dataset) -> None:
+    """The engine shifts each row by its maximum: outputs near exp's overflow stay finite."""
+    X, y = digits.train
+    net = nnlab.Network([64, 30, 10], output="softmax", seed=0)
+    net.biases[-1][:] = [900.0, 0, 0, 0, 0, 0, 0, 0, 0, -900.0]
+    engine = MiniBatchSGD(net, X, one_hot(y, 10), 10, monitor=True)
+    engine.epoch(np.arange(X.shape[0]), 1e-6)
+    assert all(np.isfinite(p).all() for p in (*net.weights, *net.biases))
+    assert engine.running_cost is not None
+    assert np.isfinite(engine.running_cost)
+    assert engine.running_accuracy == np.mean(y == 0)  # every output peaks at class 0
+
+
+@pytest.mark.parametrize(("activation", "output"), [("tanh", "softmax"), ("relu", "sigmoid")])
+def test_float32_chapter_3_networks_agree_with_float64(
+    digits: nnlab.Dataset, activation: str, output: str
+) -> None:
+    jobs = [
+        nnlab.train(
+            nnlab.Network([64, 30, 10], activation=activation, output=output, seed=0, dtype=dtype),  # type: ignore[arg-type]
+            digits,
+            epochs=2,
+            seed=0,
+            learning_rate=0.1,
+            momentum=0.5,
+            regularization="l1",
+            lmbda=1.0,
+            progress=False,
+        )
+        for dtype in ("float64", "float32")
+    ]
+    for r64, r32 in zip(jobs[0].history, jobs[1].history, strict=True):
+        assert r32.training_cost == pytest.approx(r64.training_cost, rel=1e-4)
+        assert r32.accuracy == pytest.approx(r64.accuracy, abs=2 / 300)

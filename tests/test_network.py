@@ -173,3 +173,45 @@ def test_a_network_with_nan_weights_refuses_to_save(tmp_path: Path) -> None:
 
 def test_repr_reads() -> None:
     assert repr(nnlab.Network([784, 30, 10], cost="quadratic")) == "Network([784, 30, 10], cost='quadratic')"
+
+
+def test_a_version_1_file_still_loads_as_a_sigmoid_network(tmp_path: Path) -> None:
+    """What nnlab wrote before the file format knew about neurons (version 1), verbatim."""
+    old = {
+        "format": "nnlab.network",
+        "version": 1,
+        "network_id": "5d1e4c8e-0000-4000-8000-000000000001",
+        "sizes": [3, 2, 2],
+        "cost": "quadratic",
+        "init": "default",
+        "seed": 4,
+        "dtype": "float64",
+        "n_parameters": 14,
+        "epochs_trained": 3,
+        "weights": [[[0.5, -1.0, 0.25], [1.5, 0.0, -0.5]], [[1.0, -2.0], [0.75, 0.5]]],
+        "biases": [[0.1, -0.2], [0.3, 0.0]],
+    }
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    net = nnlab.Network.load(path)
+    assert (net.activation.name, net.output.name, net.cost.name) == ("sigmoid", "sigmoid", "quadratic")
+    assert net.network_id == old["network_id"]
+    assert net.epochs_trained == 3
+    x = np.array([1.0, 2.0, -1.0])
+    hidden = 1 / (1 + np.exp(-(np.array(old["weights"][0]) @ x + old["biases"][0])))
+    expected = 1 / (1 + np.exp(-(np.array(old["weights"][1]) @ hidden + old["biases"][1])))
+    np.testing.assert_allclose(net.feedforward(x), expected, rtol=1e-14)
+    # saved again, it is a version 2 file naming its neurons
+    again = json.loads(net.save(tmp_path / "new.json").read_text())
+    assert (again["version"], again["activation"], again["output"]) == (2, "sigmoid", "sigmoid")
+
+
+def test_a_file_naming_unknown_neurons_fails_clearly(tmp_path: Path) -> None:
+    data = nnlab.Network([3, 2, 2], seed=0).to_dict()
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps({**data, "activation": "swish"}))
+    with pytest.raises(ValueError, match="activation must be 'sigmoid', 'tanh' or 'relu'"):
+        nnlab.Network.load(path)
+    path.write_text(json.dumps({k: v for k, v in data.items() if k != "output"}))
+    with pytest.raises(ValueError, match="lacks the field 'output'"):
+        nnlab.Network.load(path)

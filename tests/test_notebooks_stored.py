@@ -131,6 +131,26 @@ def test_the_tutorials_are_there_and_listed_in_the_readme() -> None:
         assert f"({name})" in readme, f"notebooks/README.md does not link {name}"
 
 
+def test_the_notebook_folder_holds_notebooks_and_their_readme_only() -> None:
+    # hidden folders (.ipynb_checkpoints) and caches are Jupyter's and Python's, not ours
+    names = sorted(
+        p.name for p in NOTEBOOK_DIR.iterdir() if not p.name.startswith(".") and p.name != "__pycache__"
+    )
+    assert names == sorted([*TUTORIALS, "README.md"]), (
+        "keep notebooks/ for notebooks; nbval settings live in conftest.py"
+    )
+
+
+def test_every_tutorial_names_its_chapters_and_has_exercises_with_solutions() -> None:
+    readme = (NOTEBOOK_DIR / "README.md").read_text(encoding="utf-8")
+    for name in TUTORIALS:
+        (row,) = [line for line in readme.splitlines() if f"({name})" in line]
+        assert "chapter" in row or "not in the book" in row, f"the README's table gives no chapter for {name}"
+        text = "\n".join(cell.source for cell in nbformat.read(NOTEBOOK_DIR / name, as_version=4).cells)
+        assert "## Exercises" in text, name
+        assert "<details><summary>Solutions</summary>" in text, name
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_is_stored_stripped(path: Path) -> None:
     nb = nbformat.read(path, as_version=nbformat.NO_CONVERT)

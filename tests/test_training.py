@@ -538,3 +538,39 @@ def test_nobody_listening_to_batches_means_no_batch_reports(digits: nnlab.Datase
     job = make_job(nnlab.Network([64, 10, 10], seed=0), digits, epochs=1, seed=0, observers=[EpochsOnly()])
     job.run()
     assert job.batches_done == job.n_batches
+
+
+def test_a_run_stuck_at_chance_gets_a_hint_in_the_job_the_text_and_the_record(
+    digits: nnlab.Dataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nnlab.live.record import record_bundle
+    from nnlab.live.state import LiveState
+
+    # eta = 100 saturates every output: the run "completes" at chance level
+    job = nnlab.train(
+        nnlab.Network([64, 30, 10], seed=0), digits, epochs=4, learning_rate=100.0, seed=0, progress="text"
+    )
+    assert job.status == "completed"
+    assert max(r.accuracy or 0 for r in job.history) < 0.2
+    assert job.hints
+    assert "learning_rate" in job.hints[0]
+    assert "3" in job.hints[0]  # a useful value to try (3.0), not 1e+01
+    assert f"hint: {job.hints[0]}" in capsys.readouterr().out
+    state = LiveState.for_job(job)
+    state.sync(job, now=0.0)
+    bundle = record_bundle(state, 0.0, timings=False)
+    assert f"hint: {job.hints[0]}" in bundle["text/plain"]
+    assert "hint:" in bundle["text/html"]
+    # a healthy run has none
+    assert (
+        nnlab.train(nnlab.Network([64, 30, 10], seed=0), digits, epochs=3, seed=0, progress=False).hints == []
+    )
+
+
+def test_divergence_advice_names_a_useful_learning_rate(digits: nnlab.Dataset) -> None:
+    job = nnlab.train(
+        nnlab.Network([64, 30, 10], seed=0), digits, epochs=2, learning_rate=1e300, progress=False
+    )
+    assert job.status == "failed"
+    assert "e.g. 3)" in (job.error or "")
+    assert "1e+299" not in (job.error or "")

@@ -12,6 +12,7 @@ Dataset('digits': train 1297, validation 200, test 300; 64 features, 10 classes)
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -19,16 +20,19 @@ from typing import Any
 import numpy as np
 
 from nnlab._checks import as_labels
-from nnlab.datasets._dataset import Dataset, make_dataset
+from nnlab._types import Array
+from nnlab.datasets._dataset import Dataset, InputScaleWarning, make_dataset
 from nnlab.datasets._mnist import DEFAULT_MIRRORS, MNIST_FILES, MnistUnavailableError, mnist
 
 __all__ = [
     "DEFAULT_MIRRORS",
     "MNIST_FILES",
     "Dataset",
+    "InputScaleWarning",
     "MnistUnavailableError",
     "available",
     "digits",
+    "expand",
     "from_arrays",
     "load",
     "mnist",
@@ -123,6 +127,50 @@ def from_arrays(
         rng=rng,
         n_classes=classes,
         description=f"{n} examples from arrays",
+    )
+
+
+def _shifted(images: Array, dy: int, dx: int) -> Array:
+    """``images`` (``(m, side, side)``) moved ``dy`` pixels down and ``dx`` right, blank-filled."""
+    side = images.shape[1]
+    out = np.zeros_like(images)
+    out[:, max(dy, 0) : side + min(dy, 0), max(dx, 0) : side + min(dx, 0)] = images[
+        :, max(-dy, 0) : side + min(-dy, 0), max(-dx, 0) : side + min(-dx, 0)
+    ]
+    return out
+
+
+def expand(data: Dataset, *, pixels: int = 1) -> Dataset:
+    """``data`` with four shifted copies of every training image: five times the examples.
+
+    Each training image is also moved ``pixels`` up, down, left and right (the edge
+    filled with blank pixels), as the book's ``expand_mnist.py`` expands MNIST in
+    chapter 3: more examples of the same digits make a network generalise better, and
+    each epoch takes five times as long. Validation and test sets are unchanged. Images
+    must be square (64 or 784 pixels per row).
+
+    >>> expand(digits())
+    Dataset('digits-expanded': train 6485, validation 200, test 300; 64 features, 10 classes)
+    """
+    X, y = data.train
+    side = math.isqrt(X.shape[1])
+    if side * side != X.shape[1]:
+        raise ValueError(f"expand needs square images, got {X.shape[1]} pixels per row (64 or 784 are)")
+    if isinstance(pixels, bool) or not isinstance(pixels, int) or not 1 <= pixels < side:
+        raise ValueError(f"pixels must be an int in 1..{side - 1}, got {pixels!r}")
+    images = X.reshape(-1, side, side)
+    moves = [(0, 0), (-pixels, 0), (pixels, 0), (0, -pixels), (0, pixels)]  # as is, up, down, left, right
+    X_all = np.concatenate([_shifted(images, dy, dx).reshape(X.shape) for dy, dx in moves])
+    X_all.flags.writeable = False
+    y_all = np.tile(y, len(moves))
+    y_all.flags.writeable = False
+    return Dataset(
+        name=f"{data.name}-expanded",
+        train=(X_all, y_all),
+        validation=data.validation,
+        test=data.test,
+        n_classes=data.n_classes,
+        description=f"{data.description}; training images also shifted {pixels} pixel(s) four ways",
     )
 
 

@@ -39,7 +39,26 @@ _cache_lock = threading.Lock()
 
 
 class MnistUnavailableError(OSError):
-    """MNIST could not be downloaded or read; the message says how to get it."""
+    """MNIST could not be downloaded or read; the message says how to get it.
+
+    ``cache_dir`` is the folder it looked in, ``files`` the four file names to put
+    there by hand and ``reason`` what went wrong, so that a front end (the CLI) can
+    word the advice in its own terms with :meth:`advice`.
+    """
+
+    def __init__(self, reason: str, cache_dir: Path, files: Iterable[str]) -> None:
+        self.reason = reason
+        self.cache_dir = cache_dir
+        self.files = sorted(files)
+        super().__init__(self.advice("cache_dir=...", "nnlab.datasets.digits() needs no download."))
+
+    def advice(self, other_folder: str, alternative: str) -> str:
+        """The message, with ``other_folder`` saying how to name another folder."""
+        return (
+            f"MNIST is not available: {self.reason}. To use MNIST without internet, copy the "
+            f"four files {self.files} into {self.cache_dir} (or pass {other_folder}, or set "
+            f"NNLAB_DATA_DIR), or set NNLAB_MNIST_MIRRORS to a mirror you can reach. {alternative}"
+        )
 
 
 def default_cache_dir() -> Path:
@@ -106,13 +125,7 @@ def _fetch_all(cache_dir: Path, mirrors: Iterable[str], checksums: Mapping[str, 
                 failures.append(f"{mirror}{name}: {_describe(exc)}")
         else:
             tried = "; ".join(failures) or "no mirrors given"
-            raise MnistUnavailableError(
-                f"MNIST is not available: could not download {name} ({tried}). "
-                f"To use MNIST without internet, copy the four files {sorted(checksums)} "
-                f"into {cache_dir} (or pass cache_dir=..., or set NNLAB_DATA_DIR), or set "
-                "NNLAB_MNIST_MIRRORS to a mirror you can reach. nnlab.datasets.digits() "
-                "needs no download."
-            )
+            raise MnistUnavailableError(f"could not download {name} ({tried})", cache_dir, checksums)
 
 
 def read_idx(path: str | os.PathLike[str]) -> Array:
@@ -199,8 +212,9 @@ def mnist(
             data = _parse(cache_path, sums)
         except ValueError as exc:
             raise MnistUnavailableError(
-                f"MNIST files in {cache_path} could not be read ({exc}): delete them and "
-                "call mnist() again to download fresh copies"
+                f"the files in {cache_path} could not be read ({exc}): delete them to download fresh copies",
+                cache_path,
+                sums,
             ) from None
         _cache[key] = data
         return data

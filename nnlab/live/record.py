@@ -73,9 +73,10 @@ def status_html(state: LiveState, *, timings: bool = True) -> str:
     """The title and the status line, coloured by the status."""
     color = COLORS[state.style]
     status = _esc(state.status_text(timings=timings))
+    hints = "".join(f'<div style="{_FONT}">💡 hint: {_esc(hint)}</div>' for hint in state.hints)
     return (
         f'<div style="{_FONT}"><b>{_esc(state.title)}</b> '
-        f'<span style="color:{color};font-weight:bold">{status}</span></div>'
+        f'<span style="color:{color};font-weight:bold">{status}</span></div>{hints}'
     )
 
 
@@ -371,6 +372,7 @@ def record_text(state: LiveState, now: float, *, timings: bool = True) -> str:
     """The whole view as plain text, for renderers without HTML (and for nbval)."""
     parts = [
         f"{state.title} · {state.status_text(timings=timings)}",
+        *(f"hint: {hint}" for hint in state.hints),
         bar_text(state.epoch_label(), state.epoch_bar(now), timings=timings),
         bar_text(state.batch_label(), state.batch_bar(now), timings=timings),
     ]

@@ -10,13 +10,21 @@ redraw is :mod:`nnlab.live.timing`'s business.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from nnlab.formats import format_accuracy, format_cost, format_duration, format_summary
+from nnlab.formats import (
+    best_validation,
+    format_accuracy,
+    format_cost,
+    format_duration,
+    format_outcome,
+    format_summary,
+)
 from nnlab.live.timing import Bar
 
 if TYPE_CHECKING:
@@ -99,6 +107,7 @@ class LiveState:
         self.status = "queued"
         self.stop_reason: str | None = None
         self.error: str | None = None
+        self.hints: list[str] = []
         self.epoch = 0
         self.batches_done = 0
         self.rows: list[EpochRecord] = []
@@ -173,15 +182,23 @@ class LiveState:
         self.status = "running"
 
     def run_ended(
-        self, status: str, *, now: float, stop_reason: str | None = None, error: str | None = None
+        self,
+        status: str,
+        *,
+        now: float,
+        stop_reason: str | None = None,
+        error: str | None = None,
+        hints: Sequence[str] = (),
     ) -> None:
-        """The run ended as ``status`` (completed, cancelled or failed)."""
+        """The run ended as ``status`` (completed, cancelled or failed); ``hints`` are the
+        run's advice (``job.hints``), shown under the status."""
         if self.paused_at is not None:  # ended while paused: the clocks stopped then
             now = self.paused_at
             self.paused_at = None
         self.status = status
         self.stop_reason = stop_reason
         self.error = error
+        self.hints = list(hints)
         self.end_time = now
 
     # ------------------------------------------------------------ from a job
@@ -207,7 +224,7 @@ class LiveState:
             elif job.status == "running" and self.status == "paused":
                 self.resumed(now=now)
         if job.done and self.end_time is None:
-            self.run_ended(job.status, now=now, stop_reason=job.stop_reason, error=job.error)
+            self.run_ended(job.status, now=now, stop_reason=job.stop_reason, error=job.error, hints=job.hints)
         return before != (self.status, self.epoch, self.batches_done, len(self.rows))
 
     # ------------------------------------------------------------ what to show
@@ -316,10 +333,12 @@ class LiveState:
                 line += f" · network epochs {first}–{last}"
             if timings and self.run_start is not None and self.end_time is not None:
                 line += f" in {format_duration(self.end_time - self.run_start)}"
-            best = self.best_accuracy()
-            if best is not None:
-                line += f" · best accuracy {format_accuracy(best)}"
-            return line
+            latest = self.latest
+            outcome = format_outcome(
+                None if latest is None else latest.accuracy,
+                best_validation(self.rows, first_epoch=self.network_epoch(1)),
+            )
+            return f"{line} · {outcome}" if outcome else line
         kept = f"{done} finished epoch{'s' if done != 1 else ''} kept"
         # stopped inside an epoch, or between two (then the last finished one is named)
         where = f"after {self._at(done)}" if done and self.epoch <= done else f"at {self._at(at)}"

@@ -404,7 +404,9 @@ class LiveView(Observer):
             now = _clock()
             if job.current_epoch > len(self.state.rows):  # stopped within an epoch: how far it got
                 self.state.batch(job.batches_done, job.n_batches, now=now)
-            self.state.run_ended(job.status, now=now, stop_reason=job.stop_reason, error=job.error)
+            self.state.run_ended(
+                job.status, now=now, stop_reason=job.stop_reason, error=job.error, hints=job.hints
+            )
             self._finish(now)
 
     def _finish(self, now: float) -> None:
@@ -461,7 +463,7 @@ def watch(
     >>> job = nnlab.train(nnlab.Network([64, 10, 10], seed=0), epochs=1, seed=0, progress=False)
     >>> view = watch(job.job_id, display=False, stable=True)
     >>> view.wait(5), view.state.status_text(timings=False)
-    (True, 'Completed · 1/1 epochs · best accuracy 71.00%')
+    (True, 'Completed · 1/1 epochs · best validation accuracy 73.00% at epoch 1')
     """
     if isinstance(job, str):
         from nnlab.registry import registry

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from nnlab import datasets
 from nnlab.costs import get_cost
 from nnlab.network import MAX_PARAMETERS, check_sizes
-from nnlab.params import ParameterError, check_seed
+from nnlab.params import ParameterError, check_architecture, check_seed
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -39,7 +39,7 @@ MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MAX_TOTAL_PARAMETERS = 2 * MAX_PARAMETERS
 
 #: Fields of ``POST /api/networks``.
-NETWORK_FIELDS = ("sizes", "cost", "init", "seed", "dtype")
+NETWORK_FIELDS = ("sizes", "activation", "output", "cost", "init", "seed", "dtype")
 #: Fields of ``POST /api/networks/{network_id}/train``.
 TRAIN_FIELDS = (
     "epochs",
@@ -52,6 +52,10 @@ TRAIN_FIELDS = (
     "early_stopping",
     "lr_schedule",
     "training_cost",
+    "regularization",
+    "dropout",
+    "momentum",
+    "diagnostics",
 )
 
 
@@ -158,8 +162,11 @@ def _choice(body: dict[str, Any], field: str, choices: Collection[str], default:
 def network_options(body: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for ``Network`` from a ``POST /api/networks`` body.
 
-    >>> network_options({"sizes": [64, 30, 10], "seed": 1})
-    {'sizes': (64, 30, 10), 'cost': 'cross_entropy', 'init': 'default', 'dtype': 'float64', 'seed': 1}
+    ``cost`` defaults to ``"log_likelihood"`` for a softmax output, else ``"cross_entropy"``.
+
+    >>> network_options({"sizes": [64, 30, 10], "seed": 1})  # doctest: +NORMALIZE_WHITESPACE
+    {'sizes': (64, 30, 10), 'activation': 'sigmoid', 'output': 'sigmoid', 'cost': 'cross_entropy',
+     'init': 'default', 'dtype': 'float64', 'seed': 1}
     """
     if "sizes" not in body:
         raise ApiError(422, "sizes", "sizes is required: layer sizes such as [64, 30, 10]")
@@ -167,15 +174,20 @@ def network_options(body: dict[str, Any]) -> dict[str, Any]:
         sizes = check_sizes(body["sizes"])
     except ValueError as exc:
         raise ApiError(422, "sizes", str(exc)) from None
-    cost = body.get("cost", "cross_entropy")
+    activation = _choice(body, "activation", ("sigmoid", "tanh", "relu"), "sigmoid")
+    output = _choice(body, "output", ("sigmoid", "softmax"), "sigmoid")
+    cost = body.get("cost", "log_likelihood" if output == "softmax" else "cross_entropy")
     try:
         if not isinstance(cost, str):
             raise ValueError(f"cost must be a name such as 'cross_entropy', got {cost!r}")
         get_cost(cost)
+        check_architecture(activation, output, cost)
     except ValueError as exc:
         raise ApiError(422, "cost", str(exc)) from None
     options: dict[str, Any] = {
         "sizes": sizes,
+        "activation": activation,
+        "output": output,
         "cost": cost,
         "init": _choice(body, "init", ("default", "large"), "default"),
         "dtype": _choice(body, "dtype", ("float64", "float32"), "float64"),

@@ -125,7 +125,16 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "neurons per layer, inputs first, e.g. [64, 30, 10]; "
                 "at most 25,000,000 weights and biases",
             },
-            "cost": {"enum": ["cross_entropy", "quadratic"], "default": "cross_entropy"},
+            "activation": {
+                "enum": ["sigmoid", "tanh", "relu"],
+                "default": "sigmoid",
+                "description": "the hidden neurons",
+            },
+            "output": {"enum": ["sigmoid", "softmax"], "default": "sigmoid"},
+            "cost": {
+                "enum": ["cross_entropy", "quadratic", "log_likelihood"],
+                "description": "default cross_entropy; log_likelihood for (and only for) a softmax output",
+            },
             "init": {"enum": ["default", "large"], "default": "default"},
             "seed": {"type": ["integer", "null"], "minimum": 0, "default": None},
             "dtype": {"enum": ["float64", "float32"], "default": "float64"},
@@ -136,6 +145,8 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "network_id": {"type": "string"},
             "sizes": {"type": "array", "items": {"type": "integer"}},
+            "activation": {"type": "string"},
+            "output": {"type": "string"},
             "cost": {"type": "string"},
             "init": {"type": "string"},
             "seed": _NULLABLE_INT,
@@ -158,7 +169,32 @@ _SCHEMAS: dict[str, Any] = {
             "epochs": {"type": "integer", "minimum": 1, "maximum": 10_000, "default": 10},
             "mini_batch_size": {"type": "integer", "minimum": 1, "default": 10},
             "learning_rate": {"type": "number", "exclusiveMinimum": 0, "default": 3.0},
-            "lmbda": {"type": "number", "minimum": 0, "default": 0.0, "description": "L2 regularisation"},
+            "lmbda": {
+                "type": "number",
+                "minimum": 0,
+                "default": 0.0,
+                "description": "regularisation strength",
+            },
+            "regularization": {"enum": ["l2", "l1"], "default": "l2"},
+            "dropout": {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMaximum": 1,
+                "default": 0.0,
+                "description": "share of hidden neurons dropped per mini-batch (inverted dropout)",
+            },
+            "momentum": {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMaximum": 1,
+                "default": 0.0,
+                "description": "momentum coefficient mu: v <- mu v - learning_rate grad; w <- w + v",
+            },
+            "diagnostics": {
+                "type": "boolean",
+                "default": False,
+                "description": "record per-layer learning speed, saturation and norms in the history",
+            },
             "seed": {"type": ["integer", "null"], "minimum": 0, "description": "shuffles; random if null"},
             "dataset": {"enum": ["digits", "mnist"], "default": "digits"},
             "evaluate_on": {"enum": ["test", "validation", None], "default": "test"},
@@ -191,6 +227,14 @@ _SCHEMAS: dict[str, Any] = {
                     "learning_rate": {
                         "type": "number",
                         "description": "the rate the epoch's last mini-batch used",
+                    },
+                    "diagnostics": {
+                        "type": ["object", "null"],
+                        "description": "with diagnostics=true: per-layer lists, input side first",
+                        "properties": {
+                            name: {"type": "array", "items": {"type": "number"}}
+                            for name in ("learning_speed", "saturation", "weight_norm", "gradient_norm")
+                        },
                     },
                 },
             },

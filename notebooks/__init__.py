@@ -1,1 +1,0 @@
-"""The tutorial notebooks (a package only so that their conftest.py has a name of its own)."""
