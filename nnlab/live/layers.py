@@ -71,7 +71,7 @@ def svg_layers(
     if not measured:
         return ""
     picked = [measured[i] for i in _thin(len(measured), most)]
-    speeds = np.array([r.diagnostics.learning_speed for r in picked], dtype=np.float64)  # type: ignore[union-attr]
+    speeds = np.array([r.diagnostics.learning_speed for r in picked], dtype=np.float64)
     epochs = np.array([first - 1 + r.epoch for r in picked], dtype=np.float64)
     latest = measured[-1].diagnostics
     assert latest is not None
