@@ -1,4 +1,4 @@
-"""nnlab.plots: learning curves and digit grids as inline SVG with a text stand-in."""
+"""nnlab.plots: curves, digit grids and what a network learned, as inline SVG with a text stand-in."""
 
 from __future__ import annotations
 
