@@ -20,7 +20,6 @@ Rules the view keeps:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from nnlab.live._ipykernel_hook import on_message_early
 from nnlab.live.mode import in_kernel, warn_once
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState
@@ -363,26 +363,16 @@ def watch(
 def _cancel_while_busy(button: w.Button, on_click: Any) -> None:
     """Let a Stop click reach ``on_click`` while the kernel is busy running a cell.
 
-    A click is a comm message on the shell channel, which the kernel reads only
-    between cells, so a click during ``train()`` in a cell would wait for the run to
-    end. ipykernel 7 first sees every shell message in its shell-channel thread and
-    asks the message's comm where to route it; answering there lets the click cancel
+    The click is seen as soon as the kernel's shell thread reads it (see
+    :mod:`nnlab.live._ipykernel_hook`), so a click during ``train()`` in a cell cancels
     the run at once (``job.cancel()`` only sets an event). The click is handled again,
     normally, once the cell ends; by then the run is over and that does nothing.
-    Elsewhere (no such hook) the click is handled between cells, which is when a run
-    started with ``background=True`` or from the REST API can be stopped.
     """
-    comm = getattr(button, "comm", None)
-    route = getattr(comm, "_reply_subshell_for", None)
-    if comm is None or route is None:
-        return
 
-    def early(data: Any, default: Any) -> Any:
+    def early(data: Any) -> None:
         if isinstance(data, dict) and data.get("method") == "custom":
             content = data.get("content")
             if isinstance(content, dict) and content.get("event") == "click":
-                with contextlib.suppress(Exception):  # never break the kernel's routing
-                    on_click()
-        return route(data, default)
+                on_click()
 
-    comm._reply_subshell_for = early
+    on_message_early(getattr(button, "comm", None), early)
