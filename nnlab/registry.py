@@ -8,13 +8,17 @@ Observers added here watch every run in the process (the server's mirror is one)
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nnlab.network import Network
     from nnlab.training import TrainingJob
 
-__all__ = ["NetworkBusyError", "Registry", "registry"]
+__all__ = ["KEEP_HISTORIES", "NetworkBusyError", "Registry", "registry"]
+
+#: Finished jobs whose full per-epoch history is kept in memory (the newest ones).
+KEEP_HISTORIES = 100
 
 
 class NetworkBusyError(RuntimeError):
@@ -30,14 +34,30 @@ class NetworkBusyError(RuntimeError):
 
 
 class Registry:
-    """Networks and jobs of this process; see the module docstring."""
+    """Networks and jobs of this process; see the module docstring.
 
-    def __init__(self) -> None:
+    Only the ``keep_histories`` most recently finished jobs keep their full per-epoch
+    history (``None``: all of them); an older finished job keeps its summary and its last
+    epoch's record (``job.history[-1]``, hence ``job.latest``), so memory stays bounded in a
+    long-lived server.
+
+    >>> Registry(keep_histories=2).retention()
+    {'keep_histories': 2, 'full_histories': 0, 'trimmed': 0}
+    """
+
+    def __init__(self, keep_histories: int | None = KEEP_HISTORIES) -> None:
+        if keep_histories is not None and (
+            isinstance(keep_histories, bool) or not isinstance(keep_histories, int) or keep_histories < 0
+        ):
+            raise ValueError(f"keep_histories must be an int >= 0 or None (keep all), got {keep_histories!r}")
         self._lock = threading.RLock()
         self._networks: dict[str, Network] = {}
         self._jobs: dict[str, TrainingJob] = {}
         self._active: dict[str, TrainingJob] = {}
         self._observers: list[Any] = []
+        self.keep_histories = keep_histories
+        self._full: deque[TrainingJob] = deque()  # finished jobs with full histories, oldest first
+        self._trimmed = 0
 
     # networks
     def add_network(self, network: Network) -> Network:
@@ -104,6 +124,29 @@ class Registry:
         with self._lock:
             if self._active.get(job.network_id) is job:
                 del self._active[job.network_id]
+            self._retain(job)
+
+    # retention of finished jobs' histories
+    def _retain(self, job: TrainingJob) -> None:
+        """Count ``job`` (just released) among the finished; trim the oldest beyond the limit."""
+        if job.done and job not in self._full:
+            self._full.append(job)
+        limit = self.keep_histories
+        while limit is not None and len(self._full) > limit:
+            old = self._full.popleft()
+            # A new list: readers holding the old one (a view, a REST answer) keep it whole.
+            old.history = old.history[-1:]
+            self._trimmed += 1
+
+    def retention(self) -> dict[str, int | None]:
+        """How many finished jobs keep their full history: the limit, how many do now, and
+        how many were trimmed to their last epoch."""
+        with self._lock:
+            return {
+                "keep_histories": self.keep_histories,
+                "full_histories": len(self._full),
+                "trimmed": self._trimmed,
+            }
 
     # observers of every run
     def add_observer(self, observer: Any) -> None:
