@@ -75,11 +75,18 @@ def _busy(network_id: str, job_id: str) -> ApiError:
 
 
 class RestApi:
-    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients."""
+    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients and
+    ``mirror()`` gives the fan-out's counts (:class:`nnlab.server.fanout.MirrorStats`)."""
 
-    def __init__(self, registry: Registry, clients: Callable[[], int] = lambda: 0) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        clients: Callable[[], int] = lambda: 0,
+        mirror: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.registry = registry
         self.clients = clients
+        self.mirror = mirror
 
     def routes(self) -> list[Route]:
         """Starlette routes of every endpoint (the OpenAPI document lists the same)."""
@@ -129,14 +136,18 @@ class RestApi:
     async def health(self, request: Request) -> Response:
         from nnlab import __version__
 
+        mirror = None if self.mirror is None else self.mirror()
+        failing = mirror is not None and mirror["failing"]
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if failing else "ok",
                 "version": __version__,
                 "clients": self.clients(),
                 "networks": len(self.registry.networks()),
                 "jobs": len(self.registry.jobs()),
                 "running_jobs": len(self.registry.active_jobs()),
+                "mirror": mirror,
+                "histories": self.registry.retention(),
             }
         )
 
