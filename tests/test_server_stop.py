@@ -79,6 +79,6 @@ def test_ctrl_c_ends_the_process_even_if_a_library_thread_would_hold_it() -> Non
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 0, err
-    assert out.splitlines()[-1] == "stopped"
-    assert "held by: stuck-worker" in err
+    assert proc.returncode == 0, (out, err)
+    assert out.splitlines()[-1] == "stopped", (out, err)
+    assert "held by: stuck-worker" in err, (out, err)
