@@ -90,9 +90,11 @@ def test_a_client_joining_during_a_failure_is_welcomed_once_rounds_succeed(serve
     try:
         _wait(lambda: _health(server)["mirror"]["errors"] >= 1)
         del fanout._backlog
-        job = train(epochs=2)
+        # Slow enough to be running when the next round welcomes the client (a run that
+        # ended before a client is welcomed is not replayed to it).
+        job = train(epochs=3, seconds_per_epoch=0.2)
         recorder.wait_finished(job.job_id)
-        assert [u["epoch"] for u in recorder.updates(job.job_id)] == [1, 2]
+        assert [u["epoch"] for u in recorder.updates(job.job_id)] == [1, 2, 3]
     finally:
         recorder.close()
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
-__all__ = ["answer_held_polls", "backlog", "close_all"]
+__all__ = ["answer_held_polls", "backlog", "close_all", "polling"]
 
 logger = logging.getLogger("nnlab.server")
 _warned: set[str] = set()
@@ -42,6 +42,19 @@ def backlog(eio: Any, eio_sid: str) -> int | None:
         _warn_once("slow clients are no longer detected", exc)
         return 0
     return size
+
+
+def polling(eio: Any, eio_sid: str) -> bool:
+    """Whether a client is on the long-polling transport (not upgraded to websocket).
+
+    Fallback: ``True``, the transport with the tighter limits.
+    """
+    try:
+        socket = eio.sockets.get(eio_sid)
+        return socket is None or not socket.upgraded
+    except AttributeError as exc:
+        _warn_once("every client is treated as polling", exc)
+        return True
 
 
 def answer_held_polls(eio: Any) -> None:

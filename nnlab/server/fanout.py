@@ -13,6 +13,11 @@ client's Engine.IO queue. Three rules keep clients consistent and memory bounded
   kept for it, and sent once its queue has drained to ``CATCH_UP_BACKLOG``. Memory per such
   client is bounded by ``SLOW_BACKLOG`` packets plus one update per job, however fast
   training runs; a client that stops answering pings is dropped by Engine.IO.
+* **A poll never carries more than** ``POLL_PACKETS``. Engine.IO answers a long-poll with
+  everything queued, and python-engineio's client (under python-socketio's) rejects an
+  answer of more than 16 packets and disconnects ("transport error"): under load a burst
+  of epochs dropped every polling client at once. So a polling client counts as slow
+  beyond ``POLL_BACKLOG`` packets, and replays and catch-ups to it are spread over polls.
 * **Healthy clients get every event, in order.** Between two events the loop yields, so the
   clients' writers empty their queues and a burst of epochs never looks like a slow client.
 
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 
     from nnlab.registry import Registry
 
-__all__ = ["CATCH_UP_BACKLOG", "SLOW_BACKLOG", "Fanout", "MirrorStats"]
+__all__ = ["CATCH_UP_BACKLOG", "POLL_BACKLOG", "POLL_PACKETS", "SLOW_BACKLOG", "Fanout", "MirrorStats"]
 
 logger = logging.getLogger("nnlab.server")
 
@@ -50,6 +55,12 @@ logger = logging.getLogger("nnlab.server")
 SLOW_BACKLOG = 64
 #: A slow client's queue length at which it is caught up and treated as healthy again.
 CATCH_UP_BACKLOG = 8
+#: Most packets one poll answer may carry: python-engineio's client refuses more
+#: (``engineio.payload.Payload.max_decode_packets``) and drops the connection.
+POLL_PACKETS = 16
+#: Packets waiting for a polling client above which it is treated as slow (room is left
+#: for Engine.IO's own PING and CLOSE, so a poll never carries more than POLL_PACKETS).
+POLL_BACKLOG = POLL_PACKETS - 2
 #: Seconds between checks on slow clients (only while there are any).
 SLOW_CHECK_INTERVAL = 0.05
 
@@ -214,6 +225,12 @@ class Fanout:
         eio_sid: str | None = self._sio.manager.eio_sid_from_sid(sid, _NAMESPACE)
         return None if eio_sid is None else _engineio.backlog(self._sio.eio, eio_sid)
 
+    def _limit(self, sid: str) -> int:
+        """Packets that may wait for this client before it counts as slow."""
+        eio_sid: str | None = self._sio.manager.eio_sid_from_sid(sid, _NAMESPACE)
+        polling = eio_sid is None or _engineio.polling(self._sio.eio, eio_sid)
+        return POLL_BACKLOG if polling else SLOW_BACKLOG
+
     async def _send(self, sid: str, event: str, data: dict[str, Any]) -> None:
         await self._sio.emit(event, data, to=sid, namespace=_NAMESPACE)
         self.stats.sent += 1
@@ -231,7 +248,7 @@ class Fanout:
                 if backlog is None:
                     skipped.append(sid)
                     continue
-                if backlog < SLOW_BACKLOG:
+                if backlog < self._limit(sid):
                     sent += 1
                     continue
                 missed = self._slow[sid] = {}
@@ -252,9 +269,13 @@ class Fanout:
         state = self._running_state()
         # A joiner leaves the set only once welcomed: after a failed round the next retries.
         for sid in list(self._joining):
-            if self._backlog(sid) is not None:
-                for event, data in state:
+            backlog = self._backlog(sid)
+            if backlog is not None:
+                room = max(0, self._limit(sid) - backlog)
+                for event, data in state[:room]:
                     await self._send(sid, event, data)
+                if len(state) > room:  # the rest once it has read these
+                    self._slow[sid] = {(data["job_id"], event): data for event, data in state[room:]}
                 await self._sio.enter_room(sid, _ROOM, namespace=_NAMESPACE)
                 self._clients.add(sid)
             self._joining.discard(sid)
@@ -282,6 +303,7 @@ class Fanout:
             if backlog is None:
                 self._slow.pop(sid, None)
             elif backlog <= CATCH_UP_BACKLOG:
-                del self._slow[sid]
-                for (_, event), data in missed.items():
-                    await self._send(sid, event, data)
+                for key in list(missed)[: self._limit(sid) - backlog]:
+                    await self._send(sid, key[1], missed.pop(key))
+                if not missed:
+                    del self._slow[sid]
