@@ -78,6 +78,20 @@ def test_engineio_backlog_counts_the_packets_waiting_for_a_client(server: Server
         conn.close()
 
 
+def test_engineio_polling_tells_the_transports_apart(server: Server) -> None:
+    eio = server._app.sio.eio  # type: ignore[union-attr]
+    conn, sid, _ = _polling_session(server.url)
+    websocket = RawEngineIO(server.url)
+    try:
+        assert _on_loop(server, _call(_engineio.polling, eio, sid)) is True
+        assert _on_loop(server, _call(_engineio.polling, eio, websocket.eio_sid)) is False, (
+            "nnlab.server._engineio.polling: python-engineio's AsyncSocket.upgraded changed"
+        )
+    finally:
+        conn.close()
+        websocket.abort()
+
+
 def test_engineio_close_all_closes_every_connection(server: Server) -> None:
     eio = server._app.sio.eio  # type: ignore[union-attr]
     client = RawEngineIO(server.url)
@@ -129,6 +143,7 @@ def test_engineio_fallbacks_warn_and_never_raise(caplog: pytest.LogCaptureFixtur
     changed = SimpleNamespace(sockets={"sid": SimpleNamespace(closed=False)})
     caplog.set_level(logging.WARNING, logger="nnlab.server")
     assert _engineio.backlog(changed, "sid") == 0
+    assert _engineio.polling(changed, "sid") is True
     _engineio.answer_held_polls(SimpleNamespace())
     asyncio.run(_engineio.close_all(SimpleNamespace()))
     assert any("python-engineio changed" in r.getMessage() for r in caplog.records)
