@@ -88,13 +88,20 @@ class PythonClient:
         with self._lock:
             self._job(data["job_id"])["statuses"].append(data["status"])
 
-    def wait_finished(self, job_ids: list[str], timeout: float) -> None:
-        """Wait until these jobs' final status has arrived (or ``timeout`` passed)."""
+    def wait_finished(self, jobs: list[dict[str, Any]], timeout: float) -> None:
+        """Wait until these jobs' final status and last epoch have arrived (or ``timeout``)."""
+
+        def arrived(job: dict[str, Any]) -> bool:
+            seen = self.record["jobs"].get(job["job_id"], {"epochs": [], "statuses": []})
+            last = job["epochs_completed"]
+            return any(s != "running" for s in seen["statuses"]) and (
+                last == 0 or max(seen["epochs"], default=0) >= last
+            )
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                jobs = self.record["jobs"]
-                if all(any(s != "running" for s in jobs.get(j, {}).get("statuses", [])) for j in job_ids):
+                if all(arrived(job) for job in jobs):
                     return
             time.sleep(0.02)
 
@@ -271,7 +278,7 @@ def soak(served: ServeProcess, seconds: float) -> dict[str, Any]:
         # Every run's last events may still be on their way: wait for them (or 30 s).
         finished += [job["job_id"] for job in jobs]
         for client in python_clients:
-            client.wait_finished(finished, timeout=30)
+            client.wait_finished(jobs, timeout=30)
         python_summaries = [client.summary() for client in python_clients]
     finally:
         stop.set()
@@ -308,9 +315,18 @@ def losses(summary: dict[str, Any]) -> dict[str, Any]:
             for job in completed:
                 seen = client["jobs"].get(job["job_id"], {"epochs": [], "statuses": []})
                 epochs = seen["epochs"]
-                in_order = epochs == sorted(set(epochs))
-                finished = epochs[-1:] == [job["total_epochs"]] and seen["statuses"][-1:] == ["completed"]
-                unfinished += not (in_order and finished)
+                if transport.startswith("python-"):
+                    # python-engineio's client runs each event's handler in a thread of its
+                    # own, so they may be recorded out of order: look at what arrived.
+                    finished = (
+                        max(epochs, default=0) == job["total_epochs"] and "completed" in seen["statuses"]
+                    )
+                else:
+                    in_order = epochs == sorted(set(epochs))
+                    last = epochs[-1:] == [job["total_epochs"]] and seen["statuses"][-1:] == ["completed"]
+                    finished = in_order and last
+                unfinished += not finished
+                epochs = sorted(epochs)
                 not_whole += epochs != list(range(1, job["total_epochs"] + 1))
         report[transport] = {
             "clients": len(clients),
@@ -338,8 +354,8 @@ def test_long_lived_clients_are_never_dropped_under_load(served: ServeProcess) -
         # Connected throughout, never dropped; every run reaches them in order, to its end.
         assert report[transport]["disconnects"] == 0, (report, served.log[-50:])
         assert report[transport]["runs_unfinished"] == 0, report
-    # Node's websocket clients keep up: every epoch of every run.
-    assert report["websocket"]["runs_not_whole"] == 0, report
+    if "websocket" in report:  # Node's websocket clients keep up: every epoch of every run
+        assert report["websocket"]["runs_not_whole"] == 0, report
 
 
 def test_a_polling_client_that_fell_behind_gets_polls_its_library_can_decode() -> None:
