@@ -61,9 +61,10 @@ function finish() {
     disconnects: c.disconnects,
     jobs: c.jobs,
   }));
-  console.log(JSON.stringify({ clients: summary }));
+  const line = JSON.stringify({ clients: summary }) + "\n"; // before the disconnects below
   for (const c of clients) c.socket.disconnect();
-  setTimeout(() => process.exit(0), 100);
+  // Exit once the (large) line is written: stdout to a pipe is asynchronous in Node.
+  process.stdout.write(line, () => process.exit(0));
 }
 
 function finishedFor(ids) {
