@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 from server_helpers import Recorder, request, train
 
+from nnlab.registry import Registry
 from nnlab.server import Server
 
 
@@ -112,3 +115,30 @@ def test_health_shows_the_mirror_and_history_retention(server: Server) -> None:
     }
     assert health["mirror"]["last_error"] is None
     assert set(health["histories"]) == {"keep_histories", "full_histories", "trimmed"}
+
+
+def test_a_failing_pacer_keeps_looking_and_wakes_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    from nnlab.server.mirror import Outbox
+    from nnlab.server.pacing import Pacer
+
+    class FailingRegistry(Registry):
+        def active_jobs(self) -> list[Any]:
+            raise RuntimeError("injected pacing failure")
+
+    caplog.set_level(logging.ERROR, logger="nnlab.server")
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    woken = threading.Event()
+    outbox = Outbox()
+    pacer = Pacer(outbox, FailingRegistry(), loop, woken.set)
+    pacer.start()
+    try:
+        _wait(lambda: any("pacer could not plan" in r.getMessage() for r in caplog.records))
+        outbox.put(("training_update", "job", {"epoch": 1}))  # after failures: still seen
+        assert woken.wait(10)
+    finally:
+        pacer.stop()
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
