@@ -63,8 +63,12 @@ def _run_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        _cancel_running_jobs()
-        server.stop()
+        try:
+            _cancel_running_jobs()
+            server.stop()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+            print("interrupted while stopping", file=sys.stderr, flush=True)
+            os._exit(130)
     print("stopped", flush=True)
     _exit_if_stuck(0)
     return 0
