@@ -274,10 +274,13 @@ class Fanout:
                 room = max(0, self._limit(sid) - backlog)
                 for event, data in state[:room]:
                     await self._send(sid, event, data)
-                if len(state) > room:  # the rest once it has read these
-                    self._slow[sid] = {(data["job_id"], event): data for event, data in state[room:]}
-                await self._sio.enter_room(sid, _ROOM, namespace=_NAMESPACE)
-                self._clients.add(sid)
+                # Sending yields to the loop: a client that left meanwhile is gone from
+                # the joiners (on_disconnect) and must not become a client.
+                if sid in self._joining:
+                    await self._sio.enter_room(sid, _ROOM, namespace=_NAMESPACE)
+                    self._clients.add(sid)
+                    if len(state) > room:  # the rest once it has read these
+                        self._slow[sid] = {(d["job_id"], e): d for e, d in state[room:]}
             self._joining.discard(sid)
             welcomed.add(sid)
         return welcomed
@@ -305,5 +308,5 @@ class Fanout:
             elif backlog <= CATCH_UP_BACKLOG:
                 for key in list(missed)[: self._limit(sid) - backlog]:
                     await self._send(sid, key[1], missed.pop(key))
-                if not missed:
-                    del self._slow[sid]
+                if not missed:  # (a client that left meanwhile is already gone from _slow)
+                    self._slow.pop(sid, None)
