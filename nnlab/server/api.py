@@ -89,7 +89,8 @@ def _busy(network_id: str, job_id: str) -> ApiError:
 
 
 class RestApi:
-    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients.
+    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients and
+    ``mirror()`` gives the fan-out's counts (:class:`nnlab.server.fanout.MirrorStats`).
 
     Jobs run through ``admission`` (by default one slot per CPU and 100 waiting jobs);
     creating a network is refused once all networks together would exceed
@@ -101,11 +102,13 @@ class RestApi:
         registry: Registry,
         clients: Callable[[], int] = lambda: 0,
         *,
+        mirror: Callable[[], dict[str, Any]] | None = None,
         admission: Admission | None = None,
         max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
     ) -> None:
         self.registry = registry
         self.clients = clients
+        self.mirror = mirror
         self.admission = admission or Admission(registry, default_max_running_jobs())
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
         self._size_lock = threading.Lock()
@@ -163,14 +166,21 @@ class RestApi:
     async def health(self, request: Request) -> Response:
         from nnlab import __version__
 
+        mirror = None if self.mirror is None else self.mirror()
+        failing = mirror is not None and mirror["failing"]
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if failing else "ok",
                 "version": __version__,
                 "clients": self.clients(),
                 "networks": len(self.registry.networks()),
                 "jobs": len(self.registry.jobs()),
-                "running_jobs": len(self.registry.active_jobs()),
+                "running_jobs": sum(
+                    job.status in ("running", "paused") for job in self.registry.active_jobs()
+                ),
+                "queued_jobs": sum(job.status == "queued" for job in self.registry.active_jobs()),
+                "mirror": mirror,
+                "histories": self.registry.retention(),
             }
         )
 
