@@ -8,10 +8,13 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from server_helpers import Api
 
 import nnlab
 from nnlab.datasets import Dataset
+from nnlab.registry import Registry
 from nnlab.registry import registry as process_registry
+from nnlab.server import Server
 
 #: Seconds a test's threads and jobs get to wind down after it before they count as leaked.
 WIND_DOWN = 15.0
@@ -28,6 +31,20 @@ def digits() -> Dataset:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    """A real server on a free loopback port with a registry of its own, for one module:
+    its tests train into ``server.registry``, so no other test's runs reach its clients."""
+    with Server(port=0, registry=Registry()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(server: Server) -> Api:
+    """REST calls to the module's :func:`server`."""
+    return Api(server.url)
 
 
 def _leftovers(before: set[threading.Thread]) -> list[str]:

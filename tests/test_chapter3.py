@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,7 +19,6 @@ import nnlab
 from nnlab import ParameterError
 from nnlab._sgd import MiniBatchSGD, dropout_generator
 from nnlab.network import one_hot
-from nnlab.registry import Registry
 from nnlab.server import Server
 
 
@@ -355,17 +353,6 @@ def test_a_chapter_3_network_round_trips(tmp_path: Path, digits: nnlab.Dataset) 
 
 
 # ---------------------------------------------------------------- REST and CLI
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(server: Server) -> Api:
-    return Api(server.url)
-
-
 def test_rest_creates_and_trains_with_the_chapter_3_names(server: Server, api: Api) -> None:
     status, net = api.post(
         "/api/networks", {"sizes": [64, 30, 10], "activation": "relu", "output": "softmax", "seed": 2}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ import nnlab
 from nnlab.diagnostics import DIAGNOSTIC_SAMPLE, SATURATION_MARGIN, diagnose
 from nnlab.events import Diagnostics
 from nnlab.network import one_hot
-from nnlab.registry import Registry
 from nnlab.server import Server
 
 WIRE_KEYS = {"job_id", "network_id", "epoch", "total_epochs", "accuracy", "elapsed_time", "progress"}
@@ -126,12 +124,6 @@ def test_the_record_is_frozen() -> None:
 
 
 # ---------------------------------------------------------------------- REST
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
-
-
 def test_rest_job_history_carries_the_diagnostics(server: Server) -> None:
     api = Api(server.url)
     net = api.create_network([64, 30, 10], activation="tanh", seed=4)

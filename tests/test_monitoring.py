@@ -17,7 +17,6 @@ import nnlab
 from nnlab import ParameterError
 from nnlab._sgd import MiniBatchSGD
 from nnlab.network import one_hot
-from nnlab.registry import Registry
 from nnlab.server import Server
 
 
@@ -125,17 +124,6 @@ def test_the_hot_loop_allocates_no_arrays_with_or_without_monitoring(digits: nnl
 
 
 # ---------------------------------------------------------------------- REST and CLI
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(server: Server) -> Api:
-    return Api(server.url)
-
-
 def test_rest_train_body_takes_training_cost(server: Server, api: Api) -> None:
     net = api.create_network([64, 30, 10], seed=2)
     status, job = api.post(

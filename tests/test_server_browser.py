@@ -20,12 +20,6 @@ def browser() -> Iterator[Any]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
-
-
 class Page:
     """A fresh page that may talk only to ``allowed`` origins and records its errors."""
 

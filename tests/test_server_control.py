@@ -19,17 +19,6 @@ ENDED = ("completed", "failed", "cancelled")
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(server: Server) -> Api:
-    return Api(server.url)
-
-
-@pytest.fixture(scope="module")
 def finished(api: Api) -> str:
     """A REST job that has completed."""
     net = api.create_network([64, 10, 10], seed=1)

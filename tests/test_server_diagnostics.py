@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from server_helpers import Recorder, check_update, train
 
 from nnlab.events import DIAGNOSTICS_EVENT, Diagnostics
-from nnlab.registry import Registry
 from nnlab.server import Server
 from nnlab.server.openapi import openapi_document
 
@@ -25,12 +22,6 @@ class DiagnosticsRecorder(Recorder):
     def diagnostics(self, job_id: str) -> list[dict[str, object]]:
         with self._cond:
             return [d for n, d in self.events if n == DIAGNOSTICS_EVENT and d["job_id"] == job_id]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,17 +14,6 @@ from nnlab.registry import Registry
 from nnlab.server import Server
 from nnlab.server.api import RestApi
 from nnlab.server.bodies import MAX_BODY_BYTES
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(server: Server) -> Api:
-    return Api(server.url)
 
 
 @pytest.fixture(scope="module")

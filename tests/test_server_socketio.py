@@ -6,21 +6,13 @@ import base64
 import os
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from server_helpers import RawEngineIO, Recorder, check_update, train
 
-from nnlab.registry import Registry
 from nnlab.server import Server
 from nnlab.server.fanout import SLOW_BACKLOG
 from nnlab.server.mirror import get_mirror
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    with Server(port=0, registry=Registry()) as running:
-        yield running
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
