@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from nnlab import datasets
 from nnlab.events import STATUSES
+from nnlab.launch import resume_job
 from nnlab.network import Network, count_parameters
 from nnlab.params import ParameterError, check_params, positive_int
 from nnlab.registry import Job, NetworkBusyError, Registry
@@ -43,6 +44,8 @@ from nnlab.server.bodies import (
     train_options,
 )
 from nnlab.server.openapi import openapi_document
+from nnlab.server.stored import SaveWhenStarted, stored_job, stored_jobs, stored_networks, stored_summary
+from nnlab.store import Store, StoreError
 from nnlab.training import TrainingJob, resolve_data
 
 __all__ = ["RETRY_AFTER_SECONDS", "RestApi"]
@@ -92,7 +95,8 @@ class RestApi:
 
     Jobs run through ``admission`` (by default one slot per CPU and 100 waiting jobs);
     creating a network is refused once all networks together would exceed
-    ``max_total_parameters`` weights and biases.
+    ``max_total_parameters`` weights and biases. With a run ``store``, REST jobs are saved
+    to it and the stored runs of every process are listed beside the registry's.
     """
 
     def __init__(
@@ -102,8 +106,10 @@ class RestApi:
         *,
         admission: Admission | None = None,
         max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
+        store: Store | None = None,
     ) -> None:
         self.registry = registry
+        self.store = store
         self.clients = clients
         self.admission = admission or Admission(registry, default_max_running_jobs())
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
@@ -123,6 +129,8 @@ class RestApi:
             Route("/api/jobs", self.list_jobs, methods=["GET"]),
             Route("/api/jobs/{job_id}", self.get_job, methods=["GET"]),
             Route("/api/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            Route("/api/jobs/{job_id}/updates", self.job_updates, methods=["GET"]),
+            Route("/api/jobs/{job_id}/resume", self.resume_job, methods=["POST"]),
             Route("/api/datasets", self.list_datasets, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
         ]
@@ -166,12 +174,33 @@ class RestApi:
                 "networks": len(self.registry.networks()),
                 "jobs": len(self.registry.jobs()),
                 "running_jobs": len(self.registry.active_jobs()),
+                "store": self.store_health(),
             }
         )
 
+    def store_health(self) -> dict[str, Any] | None:
+        """The health's ``store``: the file, whether runs are being saved and why not
+        (``None`` when the store is off)."""
+        store = self.store
+        if store is None:
+            return None
+        return {"path": str(store.path), "saving": store.healthy, "failure": store.failure}
+
     @_endpoint
     async def list_networks(self, request: Request) -> Response:
-        return JSONResponse([self._network_json(net) for net in self.registry.networks()])
+        held = [self._network_json(net) for net in self.registry.networks()]
+        store = self.store
+        if store is None:
+            return JSONResponse(held)
+        stored = await run_in_threadpool(self._read_store, stored_networks, store, self.registry)
+        for data in held:  # the registry's view wins; the store adds runs of other processes
+            other = stored.pop(data["network_id"], None)
+            if other is not None:
+                data["job_ids"] = [
+                    *other["job_ids"],
+                    *(j for j in data["job_ids"] if j not in other["job_ids"]),
+                ]
+        return JSONResponse(held + list(stored.values()))
 
     @_endpoint
     async def create_network(self, request: Request) -> Response:
@@ -232,6 +261,11 @@ class RestApi:
         if active is not None:
             raise _busy(net.network_id, active.job_id)
         job = await run_in_threadpool(self._make_job, net, options)
+        self._submit(job)
+        return JSONResponse(job.to_dict(), status_code=202)
+
+    def _submit(self, job: TrainingJob) -> None:
+        """Hand ``job`` to the admission queue, or answer why not (409, 429, 503)."""
         try:
             self.admission.submit(job)
         except NetworkBusyError as exc:
@@ -247,12 +281,13 @@ class RestApi:
             ) from None
         except AdmissionClosedError as exc:
             raise ApiError(503, None, f"{exc}: start it again, then retry") from None
-        return JSONResponse(job.to_dict(), status_code=202)
 
     def _make_job(self, net: Network, options: dict[str, Any]) -> TrainingJob:
+        observers = [] if self.store is None else [SaveWhenStarted(self.store)]
         try:
             data = resolve_data(options.pop("data", None))
-            return TrainingJob(net, data, check_params(net, data, **options), registry=self.registry)
+            params = check_params(net, data, **options)
+            return TrainingJob(net, data, params, observers=observers, registry=self.registry)
         except ParameterError as exc:
             raise ApiError(422, exc.field, str(exc)) from None
         except datasets.MnistUnavailableError as exc:
@@ -269,15 +304,94 @@ class RestApi:
         status = request.query_params.get("status")
         if status is not None and status not in STATUSES:
             raise ApiError(422, "status", f"status must be one of {list(STATUSES)}, got {status!r}")
-        jobs = self.registry.jobs(network_id)
+        jobs = [job.to_dict(history=False) for job in self.registry.jobs(network_id)]
+        store = self.store
+        if store is not None:
+            stored = await run_in_threadpool(self._read_store, stored_jobs, store, self.registry, network_id)
+            jobs = sorted(jobs + stored, key=lambda job: job["created_at"])
         if status is not None:
-            jobs = [job for job in jobs if job.status == status]
-        return JSONResponse([job.to_dict(history=False) for job in jobs])
+            jobs = [job for job in jobs if job["status"] == status]
+        return JSONResponse(jobs)
 
     @_endpoint
     async def get_job(self, request: Request) -> Response:
         history = flag(request.query_params.get("history"), "history", True)
-        return JSONResponse(self._job(request).to_dict(history=history))
+        job = await self._held_or_stored(request)
+        if not isinstance(job, dict):
+            return JSONResponse(job.to_dict(history=history))
+        store = self.store
+        assert store is not None
+        return JSONResponse(
+            await run_in_threadpool(self._read_store, stored_job, store, job, history=history)
+        )
+
+    async def _held_or_stored(self, request: Request) -> Job | dict[str, Any]:
+        """The registry's job of the path's id, else the stored run's summary; 404 if neither."""
+        job_id = request.path_params["job_id"]
+        try:
+            return self.registry.job(job_id)
+        except KeyError:
+            pass
+        store = self.store
+        summary = None
+        if store is not None:
+            summary = await run_in_threadpool(self._read_store, stored_summary, store, job_id)
+        if summary is None:
+            raise ApiError(404, "job_id", f"no job with id {job_id!r}: GET /api/jobs lists them")
+        return summary
+
+    @staticmethod
+    def _read_store(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``read(*args)`` on the store, a file that cannot be read being a 503 naming it."""
+        try:
+            return read(*args, **kwargs)
+        except StoreError as exc:
+            raise ApiError(503, None, str(exc)) from None
+
+    @_endpoint
+    async def job_updates(self, request: Request) -> Response:
+        after = _after(request.query_params.get("after"))
+        job = await self._held_or_stored(request)
+        if not isinstance(job, dict):
+            return JSONResponse([r.update.to_dict() for r in list(job.history) if r.epoch > after])
+        store = self.store
+        assert store is not None
+        records = await run_in_threadpool(self._read_store, store.updates, job["job_id"], after)
+        return JSONResponse([r.update.to_dict() for r in records])
+
+    @_endpoint
+    async def resume_job(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        found = await self._held_or_stored(request)
+        if not isinstance(found, dict) and not found.done:
+            raise ApiError(
+                409, "job_id", f"job {job_id} is {found.status}: only an interrupted or cancelled run resumes"
+            )
+        store = self.store
+        if store is None:
+            raise ApiError(
+                409,
+                "job_id",
+                f"job {job_id} cannot be resumed: this server keeps no run store (start it with "
+                "store='path.sqlite' or `nnlab serve --store PATH`)",
+            )
+        job = await run_in_threadpool(self._resumed, job_id, store)
+        self._submit(job)
+        return JSONResponse(job.to_dict(history=False), status_code=202)
+
+    def _resumed(self, job_id: str, store: Store) -> TrainingJob:
+        try:
+            return resume_job(job_id, store=store, registry=self.registry)
+        except StoreError as exc:
+            raise ApiError(409, "job_id", str(exc)) from None
+        except KeyError:
+            raise ApiError(
+                409, "job_id", f"job {job_id} cannot be resumed: the run store {store.path} does not hold it"
+            ) from None
+        except NetworkBusyError as exc:
+            raise _busy(exc.network_id, exc.job_id) from None
+        except ParameterError as exc:
+            raise ApiError(409, "job_id", str(exc)) from None
 
     @_endpoint
     async def cancel_job(self, request: Request) -> Response:
@@ -299,6 +413,25 @@ class RestApi:
     @_endpoint
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
+
+
+def _after(text: str | None) -> int:
+    """The ``after`` query parameter: an epoch, 0 or more (default 0: every epoch).
+
+    >>> _after(None), _after("3")
+    (0, 3)
+    """
+    if text is None:
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ApiError(
+            422, "after", f"after must be an epoch number, 0 or more (0: every epoch), got {text!r}"
+        )
+    return value
 
 
 def dataset_summaries() -> list[dict[str, Any]]:
