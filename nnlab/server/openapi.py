@@ -107,6 +107,16 @@ _SCHEMAS: dict[str, Any] = {
             "networks": {"type": "integer"},
             "jobs": {"type": "integer"},
             "running_jobs": {"type": "integer"},
+            "store": {
+                "type": ["object", "null"],
+                "description": "the run store (null when off): its file, whether runs are being "
+                "saved, and why not",
+                "properties": {
+                    "path": {"type": "string"},
+                    "saving": {"type": "boolean"},
+                    "failure": _NULLABLE_STRING,
+                },
+            },
         },
     },
     "NetworkCreate": {
@@ -304,7 +314,9 @@ _PATHS: dict[str, Any] = {
     "/api/networks": {
         "get": {
             "summary": "List networks",
-            "description": "Networks created here and those trained or registered in the notebook.",
+            "description": "Networks created here and those trained or registered in the notebook; "
+            "with a run store, also the networks of every stored run (other kernels' and runs "
+            "from before a restart), each as its newest run left it.",
             "operationId": "listNetworks",
             "responses": {"200": _json(_array("Network"), "every network, oldest first")},
         },
@@ -400,6 +412,9 @@ _PATHS: dict[str, Any] = {
     "/api/jobs": {
         "get": {
             "summary": "List jobs",
+            "description": "This process's jobs and, with a run store, every stored run: other "
+            "kernels' runs and those from before a restart (status interrupted when their "
+            "process died).",
             "operationId": "listJobs",
             "parameters": [
                 {"name": "network_id", "in": "query", "schema": {"type": "string"}},
@@ -418,7 +433,8 @@ _PATHS: dict[str, Any] = {
     "/api/jobs/{job_id}": {
         "parameters": [_JOB_ID],
         "get": {
-            "summary": "Get a job with its full per-epoch history (the polling fallback)",
+            "summary": "Get a job with its full per-epoch history (the polling fallback); "
+            "a stored run too, e.g. one interrupted before a restart",
             "operationId": "getJob",
             "parameters": [
                 {"name": "history", "in": "query", "schema": {"type": "boolean", "default": True}}
@@ -440,6 +456,47 @@ _PATHS: dict[str, Any] = {
                 "200": _json(_ref("Job"), "the job, usually already cancelled"),
                 "404": _error("no such job"),
                 "409": _error("the job has already ended"),
+            },
+        },
+    },
+    "/api/jobs/{job_id}/updates": {
+        "parameters": [_JOB_ID],
+        "get": {
+            "summary": "The training_update payloads after an epoch (to catch up after a reconnect)",
+            "description": "From memory for this process's jobs, from the run store for the rest.",
+            "operationId": "jobUpdates",
+            "parameters": [
+                {
+                    "name": "after",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    "description": "the last epoch already seen (0: every epoch)",
+                }
+            ],
+            "responses": {
+                "200": _json(_array("TrainingUpdate"), "the updates after that epoch, in order"),
+                "404": _error("no such job"),
+                "422": _error("after is not an integer 0 or more (field 'after')"),
+            },
+        },
+    },
+    "/api/jobs/{job_id}/resume": {
+        "parameters": [_JOB_ID],
+        "post": {
+            "summary": "Resume an interrupted or cancelled stored run from its last checkpoint",
+            "description": "The run goes on as the same job through the server's queue, like "
+            "any REST job: its epochs go on from the checkpoint's, total_epochs stays. Needs "
+            "the run store.",
+            "operationId": "resumeJob",
+            "responses": {
+                "202": _json(_ref("Job"), "the job, queued or running"),
+                "404": _error("no such job"),
+                "409": _error(
+                    "the run cannot be resumed, and the error says why: it is running or "
+                    "completed, the server keeps no run store, or its network is busy"
+                ),
+                "429": _error("the training queue is full: retry later (Retry-After)"),
+                "503": _error("the server is stopping"),
             },
         },
     },
@@ -469,7 +526,10 @@ _PATHS: dict[str, Any] = {
 _EVENTS = {
     UPDATE_EVENT: {
         "payload": _ref("TrainingUpdate"),
-        "when": "after every epoch of every run in the process",
+        "when": "after every epoch of every run in the process and, with a run store, of "
+        "every run other processes write to it. A client connecting with auth {since: "
+        "{job_id: last epoch seen}} first gets every update of those jobs after those "
+        "epochs, in order",
     },
     STATUS_EVENT: {
         "payload": _ref("TrainingStatus"),
