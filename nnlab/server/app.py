@@ -38,6 +38,7 @@ from nnlab.server.fanout import Fanout
 from nnlab.server.follow import Follower
 from nnlab.server.mirror import Outbox, get_mirror, status_payload
 from nnlab.server.proxy import TEST_PAGE
+from nnlab.server.replay import History
 from nnlab.store import Store
 
 __all__ = ["PING_INTERVAL", "PING_TIMEOUT", "ServerApp", "create_app"]
@@ -127,7 +128,7 @@ def create_app(
         registry = process_registry
     mirror = get_mirror(registry)
     outbox = Outbox()
-    fanout = Fanout(sio, outbox, registry)
+    fanout = Fanout(sio, outbox, registry, History(registry, store))
     sio.on("connect", fanout.on_connect)
     sio.on("disconnect", fanout.on_disconnect)
     _answer_held_polls(sio)

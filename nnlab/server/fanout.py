@@ -9,10 +9,14 @@ client's Engine.IO queue. Three rules keep clients consistent and memory bounded
   event handed over so far), then every later event; it never gets an epoch twice.
 * **Slow clients are caught up, not buffered.** python-socketio queues without limit. A
   client whose queue holds more than ``SLOW_BACKLOG`` packets (a frozen tab, a stalled
-  network) gets nothing more for now; for each job only its newest update and status are
-  kept for it, and sent once its queue has drained to ``CATCH_UP_BACKLOG``. Memory per such
-  client is bounded by ``SLOW_BACKLOG`` packets plus one update per job, however fast
+  network) gets nothing more for now; for each job only the last epoch it has and the
+  newest update and status are kept for it. Once its queue has drained to
+  ``CATCH_UP_BACKLOG`` it is sent every epoch it missed, from the job's history (in memory,
+  or the run store), a queue's worth at a time (:mod:`nnlab.server.replay`). Memory per
+  such client is bounded by ``SLOW_BACKLOG`` packets plus one update per job, however fast
   training runs; a client that stops answering pings is dropped by Engine.IO.
+* **Replay.** A client that connects with ``auth: {since: {job_id: last epoch seen}}`` is
+  caught up the same way on those jobs before it gets their live updates, none twice.
 * **Healthy clients get every event, in order.** Between two events the loop yields, so the
   clients' writers empty their queues and a burst of epochs never looks like a slow client.
 """
@@ -28,6 +32,7 @@ from socketio import packet as sio_packet
 
 from nnlab.server.mirror import STATUS_EVENT, UPDATE_EVENT, Outbox, status_payload
 from nnlab.server.pacing import Pacer
+from nnlab.server.replay import CatchUp, History, parse_since
 
 if TYPE_CHECKING:
     import socketio
@@ -42,6 +47,8 @@ SLOW_BACKLOG = 64
 CATCH_UP_BACKLOG = 8
 #: Seconds between checks on slow clients (only while there are any).
 SLOW_CHECK_INTERVAL = 0.05
+#: Seconds between two packets' worth of catch-up while a client's queue drains.
+CATCH_UP_INTERVAL = 0.005
 
 _NAMESPACE = "/"
 
@@ -49,19 +56,26 @@ _NAMESPACE = "/"
 class Fanout:
     """Delivers the outbox's events to every client of one Socket.IO server."""
 
-    def __init__(self, sio: socketio.AsyncServer, outbox: Outbox, registry: Registry) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, outbox: Outbox, registry: Registry, history: History | None = None
+    ) -> None:
         self._sio = sio
         self._outbox = outbox
         self._registry = registry
         self._kick: asyncio.Event | None = None
+        self._catch_up_interval = SLOW_CHECK_INTERVAL
         self._pacer: Pacer | None = None
         self._task: asyncio.Task[None] | None = None
         #: Clients connected and past their replay.
         self._clients: set[str] = set()
         #: Clients connected whose replay of the running jobs is still due.
         self._joining: set[str] = set()
-        #: Slow clients -> for each (job id, event) the newest payload they have not had.
-        self._slow: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        #: Where missed epochs come from (memory, the run store).
+        self._history = history or History(registry)
+        #: Clients that asked for a replay or were ever slow -> what they had and are owed.
+        self._slow: dict[str, CatchUp] = {}
+        #: Joining clients' ``auth.since``.
+        self._since: dict[str, dict[str, int]] = {}
         #: Running jobs as clients have seen them: job id -> {event: payload}.
         self._running: dict[str, dict[str, dict[str, Any]]] = {}
 
@@ -89,6 +103,12 @@ class Fanout:
 
     # ------------------------------------------------------------------ Socket.IO handlers
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            since = parse_since(auth)
+        except ValueError as exc:
+            raise ConnectionRefusedError(str(exc)) from None
+        if since:
+            self._since[sid] = since
         self._joining.add(sid)
         if self._kick is not None:
             self._kick.set()
@@ -97,15 +117,16 @@ class Fanout:
         self._joining.discard(sid)
         self._clients.discard(sid)
         self._slow.pop(sid, None)
+        self._since.pop(sid, None)
 
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
         assert self._kick is not None
         kick = self._kick
         while True:
-            if self._slow:
+            if any(catch.behind for catch in self._slow.values()):
                 with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                    await asyncio.wait_for(kick.wait(), SLOW_CHECK_INTERVAL)
+                    await asyncio.wait_for(kick.wait(), self._catch_up_interval)
             else:
                 await kick.wait()
             kick.clear()
@@ -147,35 +168,43 @@ class Fanout:
 
     async def _broadcast(self, event: str, job_id: str, data: dict[str, Any], skip: set[str]) -> None:
         pkt = self._encode(event, data)
-        key = (job_id, event)
         for sid in list(self._clients):
             if sid in skip:
                 continue
-            missed = self._slow.get(sid)
-            if missed is None:
-                eio_sid = self._eio_sid(sid)
-                backlog = None if eio_sid is None else self._backlog(eio_sid)
-                if backlog is None:
-                    continue
-                if backlog < SLOW_BACKLOG:
-                    await self._send(eio_sid, pkt)  # type: ignore[arg-type]
-                    continue
-                missed = self._slow[sid] = {}
-            missed.pop(key, None)  # the newest goes last, so catch-up keeps the order
-            missed[key] = data
+            catch = self._slow.get(sid)
+            if catch is not None and not catch.admit(event, job_id, data):
+                continue
+            eio_sid = self._eio_sid(sid)
+            backlog = None if eio_sid is None else self._backlog(eio_sid)
+            if backlog is None:
+                continue
+            if backlog < SLOW_BACKLOG:
+                await self._send(eio_sid, pkt)  # type: ignore[arg-type]
+                if catch is not None:
+                    catch.sent(event, job_id, data)
+                continue
+            (catch or self._slow.setdefault(sid, CatchUp())).fall_behind(event, job_id, data)
 
     async def _welcome_joiners(self) -> set[str]:
         """Send each new client the state of every running job, then treat it as a client."""
         if not self._joining:
             return set()
         joiners, self._joining = self._joining, set()
-        packets = [self._encode(event, data) for event, data in self._running_state()]
+        state = self._running_state()
+        packets = [self._encode(event, data) for event, data in state]
         for sid in joiners:
             eio_sid = self._eio_sid(sid)
+            since = self._since.pop(sid, None)
             if eio_sid is None:
                 continue
-            for pkt in packets:
-                await self._send(eio_sid, pkt)
+            if since:  # their updates come with the replay
+                self._slow[sid] = CatchUp(since)
+                for pkt, (event, data) in zip(packets, state):
+                    if event != UPDATE_EVENT or data["job_id"] not in since:
+                        await self._send(eio_sid, pkt)
+            else:
+                for pkt in packets:
+                    await self._send(eio_sid, pkt)
             self._clients.add(sid)
         return joiners
 
@@ -195,12 +224,16 @@ class Fanout:
         return state
 
     async def _catch_up_slow_clients(self) -> None:
-        for sid, missed in list(self._slow.items()):
+        self._catch_up_interval = SLOW_CHECK_INTERVAL
+        for sid, catch in list(self._slow.items()):
+            if not catch.behind:
+                continue
             eio_sid = self._eio_sid(sid)
             backlog = None if eio_sid is None else self._backlog(eio_sid)
             if backlog is None:
                 self._slow.pop(sid, None)
             elif backlog <= CATCH_UP_BACKLOG:
-                del self._slow[sid]
-                for (_, event), data in missed.items():
+                for event, data in await catch.next(self._history, SLOW_BACKLOG - backlog):
                     await self._send(eio_sid, self._encode(event, data))  # type: ignore[arg-type]
+                if catch.behind:
+                    self._catch_up_interval = CATCH_UP_INTERVAL
