@@ -33,7 +33,7 @@ __all__ = ["BATCH", "POLL_INTERVAL", "Follower"]
 logger = logging.getLogger("nnlab.server")
 
 #: Seconds between two looks at the store.
-POLL_INTERVAL = 0.1
+POLL_INTERVAL = 0.05
 #: Most events read in one query (a longer backlog takes several, at once).
 BATCH = 1000
 
