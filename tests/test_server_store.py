@@ -286,3 +286,34 @@ def test_serve_store_options(tmp_path: Path) -> None:
     picked = Server(port=0, store=tmp_path / "x.sqlite")
     assert picked.store is not None
     assert picked.store.path == tmp_path / "x.sqlite"
+
+
+def test_a_server_started_mid_run_welcomes_clients_with_another_process_run(
+    tmp_path: Path, processes: list[subprocess.Popen[str]], server_on: list[Server]
+) -> None:
+    path = tmp_path / "mid.sqlite"
+    proc = child(path, seed=4, epochs=30, delay=0.1)
+    processes.append(proc)
+    reader = Store(path)
+    try:
+        wait_for(lambda: reader.exists() and any(s["epochs_completed"] >= 3 for s in reader.summaries()))
+        (summary,) = reader.summaries()
+    finally:
+        reader.close()
+    job_id = summary["job_id"]
+    server = Server(port=0, store=path, registry=Registry()).start()
+    server_on.append(server)
+    recorder = Recorder(server.url, ["websocket"])
+    try:
+        recorder.wait_for(lambda: "completed" in recorder.statuses(job_id), timeout=120)
+        epochs = [u["epoch"] for u in recorder.updates(job_id)]
+        # the run's latest epoch at once, then every later one, none twice
+        assert epochs[0] >= 3
+        assert epochs == list(range(epochs[0], 31))
+        assert recorder.statuses(job_id)[0] == "running"
+        assert recorder.statuses(job_id)[-1] == "completed"
+        status, job = Api(server.url).get(f"/api/jobs/{job_id}?history=false")
+        assert status == 200
+        assert job["status"] == "completed"
+    finally:
+        recorder.close()

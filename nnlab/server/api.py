@@ -361,6 +361,12 @@ class RestApi:
 
     @_endpoint
     async def resume_job(self, request: Request) -> Response:
+        """Resume a stored ``interrupted`` or ``cancelled`` run from its last checkpoint.
+
+        One route, two cases: a job of this process that has not ended (e.g. paused) is the
+        pause/resume controls' business; one that has, or a run only the store holds, goes
+        on from the store through the admission queue.
+        """
         job_id = request.path_params["job_id"]
         found = await self._held_or_stored(request)
         if not isinstance(found, dict) and not found.done:
