@@ -27,7 +27,7 @@ from nnlab.observers import Observer
 from nnlab.params import HalveOnPlateau, ParameterError
 from nnlab.registry import NetworkBusyError
 from nnlab.store import StoreWarning
-from nnlab.training import TrainingJob
+from nnlab.training import JobStateError, TrainingJob
 
 __version__ = "0.1.0"
 
@@ -36,6 +36,7 @@ __all__ = [
     "Dataset",
     "EpochRecord",
     "HalveOnPlateau",
+    "JobStateError",
     "Network",
     "NetworkBusyError",
     "Observer",

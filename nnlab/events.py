@@ -33,8 +33,10 @@ UPDATE_EVENT = "training_update"
 STATUS_EVENT = "training_status"
 
 #: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``;
-#: ``interrupted`` when the process running it died (a run store found it unfinished).
-JobStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
+#: a running job may be ``paused`` and go back to ``running`` (or be cancelled) any number
+#: of times; ``interrupted`` when the process running it died (a run store found it
+#: unfinished).
+JobStatus = Literal["queued", "running", "paused", "completed", "failed", "cancelled", "interrupted"]
 #: Every status value, in lifecycle order.
 STATUSES: tuple[str, ...] = get_args(JobStatus)
 #: The statuses of a run that has ended.
@@ -270,7 +272,8 @@ class EpochRecord:
 @dataclass(frozen=True, slots=True)
 class TrainingStatus:
     """A job's lifecycle as sent to every client as ``training_status``: when it is
-    queued, starts and ends. ``epoch`` counts the epochs finished so far.
+    queued, starts, pauses, resumes (``running`` again) and ends. ``epoch`` counts the
+    epochs finished so far.
 
     >>> TrainingStatus("j", "n", "running", 0, 10).to_dict()["status"]
     'running'

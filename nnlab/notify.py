@@ -18,7 +18,15 @@ __all__ = ["BATCH_REPORT_INTERVAL", "HOOKS", "Notifier", "ObserverWarning"]
 BATCH_REPORT_INTERVAL = 0.02
 
 #: The hooks an observer may implement, in the order a run calls them.
-HOOKS = ("on_run_start", "on_epoch_start", "on_batch_end", "on_epoch_end", "on_run_end")
+HOOKS = (
+    "on_run_start",
+    "on_epoch_start",
+    "on_batch_end",
+    "on_epoch_end",
+    "on_pause",
+    "on_resume",
+    "on_run_end",
+)
 
 
 class ObserverWarning(RuntimeWarning):

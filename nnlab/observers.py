@@ -1,6 +1,6 @@
 """Observers: everything that watches a training run, kept out of the training loop.
 
-The loop tells its observers what happens through five hooks (through a
+The loop tells its observers what happens through seven hooks (through a
 :class:`~nnlab.notify.Notifier`); an observer overrides the ones it needs (any object
 with some of these methods works too):
 
@@ -11,6 +11,8 @@ with some of these methods works too):
   ``BATCH_REPORT_INTERVAL`` seconds;
 * ``on_epoch_end(job, record)`` -- an epoch ended; ``record.update`` is its
   :class:`~nnlab.events.TrainingUpdate`;
+* ``on_pause(job)`` -- the run paused (``job.pause()``) between two mini-batches;
+* ``on_resume(job)`` -- the paused run goes on (``job.resume()``);
 * ``on_run_end(job)`` -- the run ended; ``job.status`` says how.
 
 An observer that raises is reported once (an :class:`ObserverWarning`) and training
@@ -59,6 +61,14 @@ class Observer:
     @noop
     def on_epoch_end(self, job: TrainingJob, record: EpochRecord) -> None:
         """An epoch ended; ``record`` was just appended to ``job.history``."""
+
+    @noop
+    def on_pause(self, job: TrainingJob) -> None:
+        """The run paused between two mini-batches; ``job.status`` is ``"paused"``."""
+
+    @noop
+    def on_resume(self, job: TrainingJob) -> None:
+        """The paused run goes on; ``job.status`` is ``"running"`` again."""
 
     @noop
     def on_run_end(self, job: TrainingJob) -> None:

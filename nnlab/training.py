@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nnlab import datasets as _datasets
+from nnlab._control import Control, JobStateError, rest_of_epoch
 from nnlab._sgd import MiniBatchSGD, dropout_generator
 from nnlab._types import Array
 from nnlab.checkpoint import TrainingState
@@ -31,10 +32,10 @@ from nnlab.formats import format_summary
 from nnlab.hints import hints_for, suggest_learning_rate
 from nnlab.network import Network, one_hot
 from nnlab.notify import BATCH_REPORT_INTERVAL, Notifier
-from nnlab.params import ParameterError, TrainingParams
+from nnlab.params import ParameterError, TrainingParams, finite_number
 from nnlab.registry import Registry, registry
 
-__all__ = ["TrainingJob", "resolve_data"]
+__all__ = ["JobStateError", "TrainingJob", "resolve_data"]
 
 
 def resolve_data(data: Dataset | str | None) -> Dataset:
@@ -60,7 +61,8 @@ class TrainingJob:
     """One training run of a network: its parameters, status and per-epoch history.
 
     ``status`` goes ``queued`` -> ``running`` -> ``completed``, ``failed`` or
-    ``cancelled``. ``history`` holds one :class:`EpochRecord` per finished epoch. Most
+    ``cancelled``, and between ``running`` and ``paused`` as :meth:`pause` and
+    :meth:`resume` say. ``history`` holds one :class:`EpochRecord` per finished epoch. Most
     code calls :func:`nnlab.train`; a job made directly takes validated parameters
     (:func:`nnlab.params.check_params`) and trains with :meth:`run` or :meth:`start`.
 
@@ -90,7 +92,9 @@ class TrainingJob:
         self._observers = list(observers)
         self._registry = registry
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._control = Control()
+        self._paused_time = 0.0  # seconds paused, left out of the elapsed times
+        self._paused_since: float | None = None
         self._done = threading.Event()
         self.status: JobStatus = "queued"
         self.history: list[EpochRecord] = []
@@ -109,6 +113,7 @@ class TrainingJob:
         #: once the store failed (the run goes on in memory).
         self.saved: bool | None = None
         self._resume: TrainingState | None = None
+        #: The learning rate the next mini-batch uses (:meth:`set_learning_rate` changes it).
         self.learning_rate = params.learning_rate
         self.created_at = _now()
         self.started_at: str | None = None
@@ -125,6 +130,11 @@ class TrainingJob:
     def done(self) -> bool:
         """Whether the run has ended (completed, failed or cancelled)."""
         return self.status in FINISHED
+
+    @property
+    def paused_time(self) -> float:
+        """Seconds the run has spent paused (left out of ``elapsed_time``)."""
+        return self._time_paused()
 
     @property
     def latest(self) -> TrainingUpdate | None:
@@ -179,10 +189,12 @@ class TrainingJob:
             "error": self.error,
             "stop_reason": self.stop_reason,
             "hints": list(self.hints),
+            "learning_rate": self.learning_rate,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "elapsed_time": self.elapsed_time,
+            "paused_time": self.paused_time,
         }
         if history:
             data["history"] = [r.to_dict() for r in records]
@@ -236,10 +248,76 @@ class TrainingJob:
 
     # --------------------------------------------------------------- control
     def cancel(self) -> None:
-        """Stop at the next mini-batch (from any thread). The network keeps the weights of
-        the last finished epoch and the history so far is kept. A job cancelled before it
-        runs never starts."""
-        self._stop.set()
+        """Stop at the next mini-batch (from any thread), also when paused. The network
+        keeps the weights of the last finished epoch and the history so far is kept. A job
+        cancelled before it runs never starts."""
+        self._control.cancel()
+
+    def pause(self) -> None:
+        """Pause at the next mini-batch (from any thread); ``status`` is ``"paused"`` once
+        the run has stopped there. A queued job starts paused. Time paused does not count
+        in ``elapsed_time``. Go on with :meth:`resume`; :meth:`cancel` (or Ctrl-C) ends a
+        paused run. Pausing a paused run does nothing.
+
+        Raises :class:`JobStateError` if the run has ended.
+        """
+        with self._control.cond:
+            self._refuse_if_done("pause it", "nothing to pause")
+            self._control.pause()
+
+    def resume(self) -> None:
+        """Go on from the mini-batch where the run paused (from any thread); a pause asked
+        for but not yet reached is withdrawn. Resuming a running job does nothing.
+
+        Raises :class:`JobStateError` if the run has ended.
+        """
+        with self._control.cond:
+            self._refuse_if_done("resume it", "nothing to resume")
+            self._control.resume()
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        """Train with ``learning_rate`` from the next mini-batch on (from any thread).
+
+        A queued or paused job takes it at once; a running one at its next mini-batch,
+        when :attr:`learning_rate` changes. Each epoch's record holds the rate its last
+        mini-batch used. With ``lr_schedule`` the schedule goes on halving from the new
+        rate. Raises ``ParameterError`` unless it is a positive finite number, and
+        :class:`JobStateError` if the run has ended.
+        """
+        value = finite_number("learning_rate", learning_rate, positive=True, example="0.5")
+        with self._control.cond:
+            self._refuse_if_done("change its learning rate", "it no longer trains")
+            if self.status in ("queued", "paused"):
+                self.learning_rate = value  # no mini-batch is under way: in force at once
+            else:
+                self._control.set_learning_rate(value)
+
+    def wait_settled(self, timeout: float | None = None) -> bool:
+        """Block until what was asked has taken effect -- a pause reached, a resume or a new
+        learning rate taken by the training thread -- or the run has ended (a queued job
+        is settled: it takes them when it starts); ``False`` if ``timeout`` passed first."""
+        control = self._control
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with control.cond:
+            while not (
+                self.done
+                or self.status == "queued"
+                or (control.pause_requested == (self.status == "paused") and control.learning_rate is None)
+            ):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                control.cond.wait(left)
+        return True
+
+    def _refuse_if_done(self, action: str, why: str) -> None:
+        if self.done:
+            raise JobStateError(
+                self.status,
+                f"job {self.job_id[:8]} has already ended ({self.status}), {why}: you cannot "
+                f"{action}. Start a new run instead, e.g. nnlab.train(job.network, ...), which "
+                "goes on from the network's current weights",
+            )
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends; ``False`` if ``timeout`` seconds passed first."""
@@ -268,13 +346,16 @@ class TrainingJob:
     def _run_claimed(self) -> None:
         notifier = Notifier(self._observers, self._registry.observers)
         self._run_start = time.perf_counter()
-        if self._stop.is_set():  # cancelled before it began (e.g. while queued): it never starts
+        with self._control.cond:  # a queued job's learning rate changes while its status says so
+            cancelled = self._control.cancelled
+            if not cancelled:
+                self.started_at = _now()
+                self.status = "running"
+        if cancelled:  # cancelled before it began (e.g. while queued): it never starts
             self._finish("cancelled", reason="cancelled")
             self._end(notifier)
             return
         try:
-            self.started_at = _now()
-            self.status = "running"
             notifier.notify("on_run_start", self)
             self._train(notifier)
         except KeyboardInterrupt:
@@ -293,6 +374,8 @@ class TrainingJob:
         self._registry.release(self)
         notifier.notify("on_run_end", self)
         self._done.set()
+        with self._control.cond:  # wakes wait_settled
+            self._control.cond.notify_all()
 
     def _finish(self, status: JobStatus, *, error: str | None = None, reason: str | None = None) -> None:
         with self._lock:
@@ -301,7 +384,7 @@ class TrainingJob:
             self.error = error
             self.stop_reason = reason
             self.finished_at = _now()
-            self.elapsed_time = time.perf_counter() - self._run_start
+            self.elapsed_time = time.perf_counter() - self._run_start - self._time_paused()
             self.status = status
 
     def _parameters(self) -> tuple[Array, ...]:
@@ -338,23 +421,39 @@ class TrainingJob:
         first = 1 if self._resume is None else plateau.resume(self._resume, rng) + 1
         self._boundary_rng = rng.bit_generator.state  # the shuffler at the last epoch boundary
         for epoch in range(first, params.epochs + 1):
-            if self._stop.is_set():
+            if self._control.cancelled:
                 self._finish("cancelled", reason="cancelled")
                 break
-            epoch_start = time.perf_counter()
+            epoch_start, paused_before = time.perf_counter(), self._paused_time
             self.current_epoch, self.batches_done = epoch, 0
             notifier.notify("on_epoch_start", self, epoch)
             report = self._batch_reporter(notifier, epoch, engine.n_batches)
             order = rng.permutation(engine.n)
+            interrupt = self._control.interrupt
             done = engine.epoch(
-                order, self.learning_rate, params.lmbda, self._stop, report, BATCH_REPORT_INTERVAL
+                order, self.learning_rate, params.lmbda, interrupt, report, BATCH_REPORT_INTERVAL
             )
+            while done < engine.n_batches:  # interrupted: a request waits
+                self.batches_done = done
+                if not self._obey(notifier):
+                    break
+                done = rest_of_epoch(
+                    engine,
+                    order,
+                    done,
+                    self.learning_rate,
+                    params.lmbda,
+                    interrupt,
+                    report,
+                    BATCH_REPORT_INTERVAL,
+                )
             self.batches_done = done
             if done < engine.n_batches:
                 self._restore_last_epoch()
                 self._finish("cancelled", reason="cancelled")
                 break
-            record = self._measure(epoch, evaluation, epoch_start, engine)
+            # the epoch's time leaves out any pause
+            record = self._measure(epoch, evaluation, epoch_start + self._paused_time - paused_before, engine)
             if record is None:
                 self._restore_last_epoch()
                 self._finish("failed", error=self._divergence_message(epoch), reason="diverged")
@@ -373,6 +472,43 @@ class TrainingJob:
             self._finish("completed")
         plateau.restore_best()
         self.hints = hints_for(self.history, net.n_outputs)
+
+    def _obey(self, notifier: Notifier) -> bool:
+        """Act on the requests that interrupted an epoch: take a new learning rate, pause
+        until resumed; ``False`` if the run is to stop (cancelled)."""
+        control = self._control
+        with control.cond:
+            requests = control.take()
+            if requests.learning_rate is not None:
+                self.learning_rate = requests.learning_rate
+            if requests.cancel:
+                return False
+            control.cond.notify_all()  # for wait_settled
+            if not requests.pause:
+                return True
+            self.status = "paused"
+            self._paused_since = time.perf_counter()
+        notifier.notify("on_pause", self)
+        with control.cond:
+            try:
+                control.wait_while_paused()
+            finally:  # also on Ctrl-C: the time paused stays out of elapsed_time
+                self._paused_time = self._time_paused()
+                self._paused_since = None
+            requests = control.take()
+            if requests.learning_rate is not None:
+                self.learning_rate = requests.learning_rate
+            if requests.cancel:
+                return False
+            self.status = "running"
+            control.cond.notify_all()
+        notifier.notify("on_resume", self)
+        return True
+
+    def _time_paused(self) -> float:
+        """Seconds paused so far, the pause going on included."""
+        since = self._paused_since
+        return self._paused_time + (0.0 if since is None else time.perf_counter() - since)
 
     def _batch_reporter(self, notifier: Notifier, epoch: int, n_batches: int) -> Any:
         if not notifier.wants("on_batch_end"):

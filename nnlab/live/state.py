@@ -41,6 +41,7 @@ EARLY_REASONS = {
 STYLES = {
     "queued": "",
     "running": "info",
+    "paused": "",  # grey: nothing moves until Resume
     "completed": "success",
     "cancelled": "warning",
     "failed": "danger",
@@ -84,7 +85,7 @@ class LiveState:
 
     ``epoch`` is the epoch in progress (1-based within the run, as on the wire; 0 before
     the first), ``rows`` the finished epochs' records, ``status`` one of ``queued``,
-    ``running``, ``completed``, ``cancelled``, ``failed``. ``epochs_before`` is how many
+    ``running``, ``paused``, ``completed``, ``cancelled``, ``failed``. ``epochs_before`` is how many
     epochs the network had when the run started: the table and the curve count the
     network's epochs (``epochs_before + epoch``), the bars this run's.
 
@@ -112,6 +113,11 @@ class LiveState:
         self.rows: list[EpochRecord] = []
         self.curves = Curves(first=epochs_before + 1)
         self.stop_requested = False
+        self.pause_requested = False
+        #: When the run paused (the clocks stand still meanwhile), or ``None``.
+        self.paused_at: float | None = None
+        #: The rate the run's next mini-batch uses, as last seen.
+        self.learning_rate: float | None = None
         self.run_start: float | None = None
         self.epoch_start: float | None = None
         self.end_time: float | None = None
@@ -126,7 +132,9 @@ class LiveState:
     def for_job(cls, job: Any) -> LiveState:
         """An empty state sized for ``job`` (a :class:`~nnlab.training.TrainingJob`)."""
         title = f"Training {list(job.network.sizes)} on {job.params.dataset}"
-        return cls(job.params.epochs, job.n_batches, title=title, epochs_before=job.epochs_before)
+        state = cls(job.params.epochs, job.n_batches, title=title, epochs_before=job.epochs_before)
+        state.learning_rate = getattr(job, "learning_rate", None)
+        return state
 
     def run_started(self, *, now: float) -> None:
         """The run began."""
@@ -155,6 +163,24 @@ class LiveState:
             self._best = record.accuracy
         self.has_validation = self.has_validation or record.validation_accuracy is not None
 
+    def paused(self, *, now: float) -> None:
+        """The run paused between two mini-batches."""
+        self.status = "paused"
+        self.pause_requested = False
+        if self.paused_at is None:
+            self.paused_at = now
+
+    def resumed(self, *, now: float) -> None:
+        """The paused run goes on; the time paused is left out of the bars' clocks."""
+        if self.paused_at is not None:
+            gap = max(0.0, now - self.paused_at)
+            if self.run_start is not None:
+                self.run_start += gap
+            if self.epoch_start is not None:
+                self.epoch_start += gap
+        self.paused_at = None
+        self.status = "running"
+
     def run_ended(
         self,
         status: str,
@@ -166,6 +192,9 @@ class LiveState:
     ) -> None:
         """The run ended as ``status`` (completed, cancelled or failed); ``hints`` are the
         run's advice (``job.hints``), shown under the status."""
+        if self.paused_at is not None:  # ended while paused: the clocks stopped then
+            now = self.paused_at
+            self.paused_at = None
         self.status = status
         self.stop_reason = stop_reason
         self.error = error
@@ -188,6 +217,12 @@ class LiveState:
             self.epoch_started(epoch, now=now)
         if epoch == self.epoch and epoch > len(self.rows):
             self.batch(job.batches_done, job.n_batches, now=now)
+        self.learning_rate = getattr(job, "learning_rate", self.learning_rate)
+        if not job.done and job.status != self.status:
+            if job.status == "paused":
+                self.paused(now=now)
+            elif job.status == "running" and self.status == "paused":
+                self.resumed(now=now)
         if job.done and self.end_time is None:
             self.run_ended(job.status, now=now, stop_reason=job.stop_reason, error=job.error, hints=job.hints)
         return before != (self.status, self.epoch, self.batches_done, len(self.rows))
@@ -218,7 +253,9 @@ class LiveState:
         return STYLES.get(self.status, "")
 
     def _clock(self, now: float) -> float:
-        return self.end_time if self.end_time is not None else now
+        if self.end_time is not None:
+            return self.end_time
+        return self.paused_at if self.paused_at is not None else now
 
     def epoch_bar(self, now: float) -> Bar:
         """Finished epochs of the run's epochs, with s/epoch and the time left (a run
@@ -276,7 +313,16 @@ class LiveState:
             if self.epoch <= done < total:  # between two epochs: the next one is starting
                 at = done + 1
             line = f"Running · {self._at(at)}"
-            return line + (" · stopping at the next mini-batch" if self.stop_requested else "")
+            if self.stop_requested:
+                return line + " · stopping at the next mini-batch"
+            return line + (" · pausing at the next mini-batch" if self.pause_requested else "")
+        if self.status == "paused":
+            if self.epoch <= done:
+                where = f"before {self._at(min(done + 1, total))}"
+            else:
+                where = f"{self._at(at)} at mini-batch {self.batches_done}/{self.n_batches}"
+            line = f"Paused · {where} · Resume goes on from there"
+            return line + (" · stopping" if self.stop_requested else "")
         if self.status == "completed":
             if self.stopped_early:
                 line = f"Stopped early · {done} of {total} epochs ({EARLY_REASONS[self.stop_reason or '']})"

@@ -38,7 +38,8 @@ from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_h
 from nnlab.live.state import LiveState
 from nnlab.live.timing import Throttle, live_interval
 from nnlab.observers import Observer, stable_output
-from nnlab.training import TrainingJob
+from nnlab.params import ParameterError
+from nnlab.training import JobStateError, TrainingJob
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
@@ -62,7 +63,8 @@ def _mono(text: str) -> str:
 
 
 class LiveView(Observer):
-    """Bars, metrics, table, curve and a Stop button for one training run.
+    """Bars, metrics, table, curve, and Stop, Pause and Resume buttons and a learning-rate
+    box for one training run (a new rate is used from the next mini-batch on).
 
     ``job`` binds the view to a run now (otherwise to the first run it observes);
     ``display=False`` builds it without showing it (tests; show it with
@@ -134,6 +136,39 @@ class LiveView(Observer):
         )
         self.stop_button.on_click(lambda _button: self.stop())
         _cancel_while_busy(self.stop_button, self._stop_requested)
+        fixed = w.Layout(width="auto", min_width="max-content", flex="0 0 auto", margin="2px 6px 2px 0")
+        self.pause_button = w.Button(
+            description="Pause",
+            icon="pause",
+            tooltip="Pause at the next mini-batch; Resume goes on exactly from there",
+            layout=fixed,
+        )
+        self.resume_button = w.Button(
+            description="Resume",
+            icon="play",
+            button_style="info",
+            tooltip="Go on from the mini-batch where the run paused",
+            disabled=True,
+            layout=w.Layout(width="auto", min_width="max-content", flex="0 0 auto", margin="2px 12px 2px 0"),
+        )
+        # Each button does one idempotent thing: a click is handled twice (at once while
+        # the kernel is busy, again when the cell ends), so a toggle would undo itself.
+        self.pause_button.on_click(lambda _button: self.pause())
+        self.resume_button.on_click(lambda _button: self.resume())
+        _cancel_while_busy(self.pause_button, self._pause_requested)
+        _cancel_while_busy(self.resume_button, self._resume_requested)
+        self.rate = w.FloatText(
+            value=3.0,
+            step=0.1,
+            description="learning rate",
+            tooltip="Used from the next mini-batch on (Enter to set)",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="13em", flex="0 0 auto", margin="2px 12px 2px 0"),
+        )
+        self.rate_note = w.HTML()
+        self._rate_shown: float | None = None
+        self.rate.observe(self._rate_changed, names="value")
+        _value_while_busy(self.rate, self._rate_requested)
         # a table wider than the notebook scrolls rather than being cut off
         self.table = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
         self.curve = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden", margin="0 0 0 16px"))
@@ -147,7 +182,8 @@ class LiveView(Observer):
                 self.header,
                 row(self.epoch_label, self.epoch_bar, self.epoch_text),
                 row(self.batch_label, self.batch_bar, self.batch_text),
-                row(self.stop_button, self.metrics),
+                row(self.stop_button, self.pause_button, self.resume_button, self.rate, self.rate_note),
+                row(self.metrics),
                 w.HBox([self.table, self.curve], layout=w.Layout(flex_flow="row wrap")),
             ]
         )
@@ -179,6 +215,16 @@ class LiveView(Observer):
             if state.done or state.stop_requested:
                 self.stop_button.disabled = True
                 self.stop_button.description = "Stopping…" if not state.done else "Stop"
+            ended = state.done or state.stop_requested
+            paused = state.status == "paused"
+            self.pause_button.disabled = ended or paused or state.pause_requested
+            self.pause_button.description = "Pausing…" if state.pause_requested and not ended else "Pause"
+            self.resume_button.disabled = ended or not paused
+            self.rate.disabled = state.done
+            rate = state.learning_rate
+            if rate is not None and rate != self._rate_shown:  # e.g. the schedule halved it
+                self._rate_shown = rate
+                self.rate.value = rate
             self.throttle.drawn(now)
 
     # ------------------------------------------------------------ display
@@ -236,6 +282,55 @@ class LiveView(Observer):
         self._stop_requested()
         self._draw(_clock())
 
+    def _pause_requested(self) -> None:
+        job = self.job
+        if job is not None and not job.done and self.state.status != "paused":
+            with contextlib.suppress(JobStateError):  # it ended meanwhile
+                job.pause()
+                self.state.pause_requested = True
+
+    def _resume_requested(self) -> None:
+        job = self.job
+        if job is not None and not job.done:
+            with contextlib.suppress(JobStateError):
+                job.resume()
+                self.state.pause_requested = False
+
+    def pause(self) -> None:
+        """Pause the run at its next mini-batch (the Pause button)."""
+        if not self._finished.is_set():
+            self._pause_requested()
+            self._draw(_clock())
+
+    def resume(self) -> None:
+        """Let the paused run go on (the Resume button)."""
+        if not self._finished.is_set():
+            self._resume_requested()
+            self._draw(_clock())
+
+    def _rate_requested(self, value: Any) -> None:
+        """A learning rate typed in the box: the run uses it from its next mini-batch on."""
+        job = self.job
+        if job is None or job.done or value == self._rate_shown:
+            return
+        try:
+            job.set_learning_rate(value)
+        except ParameterError as exc:
+            self.rate_note.value = _mono(f"⚠ {exc}")
+            return
+        except JobStateError:
+            return
+        self._rate_shown = value
+        self.rate_note.value = ""
+        self.state.learning_rate = value
+
+    def _rate_changed(self, change: dict[str, Any]) -> None:
+        if change["new"] == self._rate_shown:  # set by the view itself
+            return
+        self._rate_requested(change["new"])
+        if self._rate_shown is not None and self.rate.value != self._rate_shown:
+            self.rate.value = self._rate_shown  # refused: show the rate in force again
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the view has drawn its final state; ``False`` on timeout."""
         return self._finished.wait(timeout)
@@ -288,6 +383,21 @@ class LiveView(Observer):
             # drawn when the next epoch starts, a moment later (or by the final frame), so
             # no frame says "running epoch 3" beside a bar with 3 epochs done
             self._epoch_end_due = self._epoch_end_due or self.throttle.epoch_due(now)
+
+    def on_pause(self, job: TrainingJob) -> None:
+        if job is self.job:
+            now = _clock()
+            self.state.batch(job.batches_done, job.n_batches, now=now)
+            self.state.learning_rate = job.learning_rate
+            self.state.paused(now=now)
+            self._draw(now)
+
+    def on_resume(self, job: TrainingJob) -> None:
+        if job is self.job:
+            now = _clock()
+            self.state.learning_rate = job.learning_rate
+            self.state.resumed(now=now)
+            self._draw(now)
 
     def on_run_end(self, job: TrainingJob) -> None:
         if job is self.job:
@@ -420,6 +530,26 @@ def _cancel_while_busy(button: w.Button, on_click: Any) -> None:
             if isinstance(content, dict) and content.get("event") == "click":
                 with contextlib.suppress(Exception):  # never break the kernel's routing
                     on_click()
+        return route(data, default)
+
+    comm._reply_subshell_for = early
+
+
+def _value_while_busy(widget: w.ValueWidget, on_value: Any) -> None:
+    """Let a new value typed in ``widget`` reach ``on_value`` while the kernel is busy
+    running a cell, as :func:`_cancel_while_busy` does for clicks (the value arrives
+    again, normally, once the cell ends; ``on_value`` must not mind)."""
+    comm = getattr(widget, "comm", None)
+    route = getattr(comm, "_reply_subshell_for", None)
+    if comm is None or route is None:
+        return
+
+    def early(data: Any, default: Any) -> Any:
+        if isinstance(data, dict) and data.get("method") == "update":
+            state = data.get("state")
+            if isinstance(state, dict) and "value" in state:
+                with contextlib.suppress(Exception):  # never break the kernel's routing
+                    on_value(state["value"])
         return route(data, default)
 
     comm._reply_subshell_for = early

@@ -43,6 +43,7 @@ from nnlab.server.bodies import (
     read_object,
     train_options,
 )
+from nnlab.server.control import PATCH_FIELDS, JobControl
 from nnlab.server.openapi import openapi_document
 from nnlab.server.stored import SaveWhenStarted, stored_job, stored_jobs, stored_networks, stored_summary
 from nnlab.store import Store, StoreError
@@ -115,6 +116,7 @@ class RestApi:
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
         self._size_lock = threading.Lock()
         self._reserved = 0  # parameters of networks being built right now
+        self.control = JobControl(registry)
 
     def routes(self) -> list[Route]:
         """Starlette routes of every endpoint (the OpenAPI document lists the same)."""
@@ -128,8 +130,10 @@ class RestApi:
             Route("/api/networks/{network_id}/jobs", self.network_jobs, methods=["GET"]),
             Route("/api/jobs", self.list_jobs, methods=["GET"]),
             Route("/api/jobs/{job_id}", self.get_job, methods=["GET"]),
+            Route("/api/jobs/{job_id}", self.update_job, methods=["PATCH"]),
             Route("/api/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
             Route("/api/jobs/{job_id}/updates", self.job_updates, methods=["GET"]),
+            Route("/api/jobs/{job_id}/pause", self.pause_job, methods=["POST"]),
             Route("/api/jobs/{job_id}/resume", self.resume_job, methods=["POST"]),
             Route("/api/datasets", self.list_datasets, methods=["GET"]),
             Route("/openapi.json", self.openapi, methods=["GET"]),
@@ -363,16 +367,15 @@ class RestApi:
     async def resume_job(self, request: Request) -> Response:
         """Resume a stored ``interrupted`` or ``cancelled`` run from its last checkpoint.
 
-        One route, two cases: a job of this process that has not ended (e.g. paused) is the
-        pause/resume controls' business; one that has, or a run only the store holds, goes
-        on from the store through the admission queue.
+        One route, two cases: a job of this process that has not ended (paused) goes on
+        from the mini-batch where it paused (200, :mod:`nnlab.server.control`); one that
+        has, or a run only the store holds, goes on from its last checkpoint through the
+        admission queue (202).
         """
         job_id = request.path_params["job_id"]
         found = await self._held_or_stored(request)
-        if not isinstance(found, dict) and not found.done:
-            raise ApiError(
-                409, "job_id", f"job {job_id} is {found.status}: only an interrupted or cancelled run resumes"
-            )
+        if not isinstance(found, dict) and not found.done:  # paused (or running: no change)
+            return JSONResponse(await self.control.resume(job_id))
         store = self.store
         if store is None:
             raise ApiError(
@@ -411,6 +414,16 @@ class RestApi:
         await run_in_threadpool(self.admission.cancel, cast("TrainingJob", job))
         await run_in_threadpool(job.wait, 2.0)
         return JSONResponse(job.to_dict(history=False))
+
+    @_endpoint
+    async def pause_job(self, request: Request) -> Response:
+        return JSONResponse(await self.control.pause(request.path_params["job_id"]))
+
+    @_endpoint
+    async def update_job(self, request: Request) -> Response:
+        self._job(request)  # 404 before looking at the body
+        body = await read_object(request, PATCH_FIELDS)
+        return JSONResponse(await self.control.update(request.path_params["job_id"], body))
 
     @_endpoint
     async def list_datasets(self, request: Request) -> Response:

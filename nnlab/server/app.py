@@ -34,6 +34,7 @@ from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_m
 from nnlab.server.api import RestApi
 from nnlab.server.auth import TokenGuard, TokenMiddleware, require_token_on_connect
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
+from nnlab.server.control import register_control_events
 from nnlab.server.fanout import Fanout
 from nnlab.server.follow import Follower
 from nnlab.server.mirror import Outbox, get_mirror, status_payload
@@ -150,6 +151,7 @@ def create_app(
         max_total_parameters=max_total_parameters,
         store=store,
     )
+    register_control_events(sio, api.control)  # pause_job, resume_job, set_learning_rate
     follower = None if store is None else Follower(store, registry, outbox)
     page = _page()
 

@@ -20,8 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nnlab.events import STATUS_EVENT, UPDATE_EVENT, EpochRecord, TrainingStatus
-from nnlab.store.core import LIVE
+from nnlab.events import FINISHED, STATUS_EVENT, UPDATE_EVENT, EpochRecord, TrainingStatus
 
 if TYPE_CHECKING:
     from nnlab.registry import Registry
@@ -94,7 +93,7 @@ class Follower:
         self._last = self.store.last_event()
         for summary in self.store.summaries():
             job_id = summary["job_id"]
-            if summary["status"] not in LIVE or self._held(job_id):
+            if summary["status"] in FINISHED or self._held(job_id):
                 continue
             done = summary["epochs_completed"]
             run = self._runs[job_id] = _Run(summary["network_id"], summary["total_epochs"], done)
@@ -135,7 +134,7 @@ class Follower:
             run.epoch = int(data.get("from_epoch", 0))
         if event.kind in ("created", "status", "resumed") and "status" in data:
             self._put(STATUS_EVENT, job_id, self._status(job_id, run, data["status"], data))
-            if data["status"] not in LIVE:
+            if data["status"] in FINISHED:
                 self._runs.pop(job_id, None)
             return 1
         return 0

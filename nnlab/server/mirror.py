@@ -117,6 +117,12 @@ class Mirror(Observer):
         for outbox in self._outboxes:
             outbox.put(item)
 
+    def on_pause(self, job: TrainingJob) -> None:
+        self.publish(STATUS_EVENT, job.job_id, status_payload(job))
+
+    def on_resume(self, job: TrainingJob) -> None:
+        self.publish(STATUS_EVENT, job.job_id, status_payload(job))
+
     def on_run_end(self, job: TrainingJob) -> None:
         self.publish(STATUS_EVENT, job.job_id, status_payload(job))
 

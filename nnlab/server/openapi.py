@@ -96,6 +96,10 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "integer",
                 "description": "413 on a new network: weights and biases the server holds already",
             },
+            "job_status": {
+                "type": "string",
+                "description": "409 on pause, resume or a new learning rate: the status the job ended with",
+            },
         },
     },
     "Health": {
@@ -230,7 +234,10 @@ _SCHEMAS: dict[str, Any] = {
                     "evaluation_cost": _NULLABLE_NUMBER,
                     "validation_cost": _NULLABLE_NUMBER,
                     "validation_accuracy": _NULLABLE_NUMBER,
-                    "learning_rate": {"type": "number"},
+                    "learning_rate": {
+                        "type": "number",
+                        "description": "the rate the epoch's last mini-batch used",
+                    },
                     "diagnostics": {
                         "type": ["object", "null"],
                         "description": "with diagnostics=true: per-layer lists, input side first",
@@ -262,12 +269,45 @@ _SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "string", "format": "date-time"},
             "started_at": {**_NULLABLE_STRING, "format": "date-time"},
             "finished_at": {**_NULLABLE_STRING, "format": "date-time"},
-            "elapsed_time": _NULLABLE_NUMBER,
+            "elapsed_time": {
+                **_NULLABLE_NUMBER,
+                "description": "seconds the run took, time paused left out",
+            },
+            "paused_time": {"type": "number", "description": "seconds the run has spent paused"},
+            "learning_rate": {
+                "type": "number",
+                "description": "the rate the next mini-batch uses (PATCH changes it; "
+                "parameters.learning_rate keeps the one asked for)",
+            },
             "history": {
                 "type": "array",
                 "items": _ref("EpochRecord"),
                 "description": "every finished epoch (left out of lists and with ?history=false)",
             },
+        },
+    },
+    "JobPatch": {
+        "type": "object",
+        "required": ["learning_rate"],
+        "additionalProperties": False,
+        "properties": {
+            "learning_rate": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "description": "used from the job's next mini-batch on (at once if queued or paused)",
+            }
+        },
+    },
+    "ControlAck": {
+        "type": "object",
+        "description": "The acknowledgement of pause_job, resume_job and set_learning_rate.",
+        "required": ["ok"],
+        "properties": {
+            "ok": {"type": "boolean"},
+            "job": {**_ref("Job"), "description": "when ok: the job (without history)"},
+            "code": {"type": "integer", "description": "when not ok: the HTTP-style status (404, 409, 422)"},
+            "error": {"type": "string", "description": "when not ok: what is wrong and how to fix it"},
+            "field": {"type": ["string", "null"], "description": "when not ok: the field at fault"},
         },
     },
     "Dataset": {
@@ -445,12 +485,28 @@ _PATHS: dict[str, Any] = {
                 "422": _error("bad query parameter"),
             },
         },
+        "patch": {
+            "summary": "Change a job's learning rate from its next mini-batch on",
+            "description": "A queued or paused job takes it at once. Each epoch's record "
+            "holds the rate its last mini-batch used.",
+            "operationId": "updateJob",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("JobPatch")}},
+            },
+            "responses": {
+                "200": _json(_ref("Job"), "the job, usually with the new learning_rate"),
+                "404": _error("no such job"),
+                "409": _error("the job has already ended (field 'job_id')"),
+                **_BAD_BODY,
+            },
+        },
     },
     "/api/jobs/{job_id}/cancel": {
         "parameters": [_JOB_ID],
         "post": {
-            "summary": "Cancel a job: a queued one ends at once without starting, a running one "
-            "stops at its next mini-batch, keeping its history",
+            "summary": "Cancel a job: a queued one ends at once without starting, a running "
+            "or paused one stops at its next mini-batch, keeping its history",
             "operationId": "cancelJob",
             "responses": {
                 "200": _json(_ref("Job"), "the job, usually already cancelled"),
@@ -480,20 +536,40 @@ _PATHS: dict[str, Any] = {
             },
         },
     },
+    "/api/jobs/{job_id}/pause": {
+        "parameters": [_JOB_ID],
+        "post": {
+            "summary": "Pause a job at its next mini-batch (a queued job starts paused); "
+            "pausing a paused job changes nothing",
+            "description": "A paused job keeps its slot and its network. Clients see "
+            "training_status 'paused'; time paused is left out of elapsed_time.",
+            "operationId": "pauseJob",
+            "responses": {
+                "200": _json(_ref("Job"), "the job, usually already paused"),
+                "404": _error("no such job"),
+                "409": _error("the job has already ended (field 'job_id')"),
+            },
+        },
+    },
     "/api/jobs/{job_id}/resume": {
         "parameters": [_JOB_ID],
         "post": {
-            "summary": "Resume an interrupted or cancelled stored run from its last checkpoint",
-            "description": "The run goes on as the same job through the server's queue, like "
-            "any REST job: its epochs go on from the checkpoint's, total_epochs stays. Needs "
-            "the run store.",
+            "summary": "Resume a job: a paused one from the mini-batch where it paused, an "
+            "interrupted or cancelled stored run from its last checkpoint",
+            "description": "A paused job of this process goes on at once (200; clients see "
+            "training_status 'running' again; resuming a running job changes nothing). A run that "
+            "has ended interrupted or cancelled -- this process's, or one only the run store "
+            "holds, e.g. from before a restart -- goes on as the same job through the server's "
+            "queue like any REST job (202): its epochs go on from the checkpoint's, total_epochs "
+            "stays.",
             "operationId": "resumeJob",
             "responses": {
-                "202": _json(_ref("Job"), "the job, queued or running"),
+                "200": _json(_ref("Job"), "the paused job, usually running again"),
+                "202": _json(_ref("Job"), "the stored run, queued or running"),
                 "404": _error("no such job"),
                 "409": _error(
-                    "the run cannot be resumed, and the error says why: it is running or "
-                    "completed, the server keeps no run store, or its network is busy"
+                    "the run cannot be resumed, and the error says why (field 'job_id'): it "
+                    "completed or failed, the server keeps no run store, or its network is busy"
                 ),
                 "429": _error("the training queue is full: retry later (Retry-After)"),
                 "503": _error("the server is stopping"),
@@ -533,8 +609,34 @@ _EVENTS = {
     },
     STATUS_EVENT: {
         "payload": _ref("TrainingStatus"),
-        "when": "when a REST job has to wait for a slot (queued), when a run starts (running) "
-        "and when it ends (completed, failed, cancelled)",
+        "when": "when a REST job has to wait for a slot (queued), when a run starts (running), "
+        "pauses (paused), resumes (running) and ends (completed, failed, cancelled)",
+    },
+}
+
+#: Events a client may send (none is needed); each is acknowledged with a ControlAck.
+_CLIENT_EVENTS = {
+    "pause_job": {
+        "payload": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}}},
+        "ack": _ref("ControlAck"),
+        "does": "as POST /api/jobs/{job_id}/pause",
+    },
+    "resume_job": {
+        "payload": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}}},
+        "ack": _ref("ControlAck"),
+        "does": "as POST /api/jobs/{job_id}/resume",
+    },
+    "set_learning_rate": {
+        "payload": {
+            "type": "object",
+            "required": ["job_id", "learning_rate"],
+            "properties": {
+                "job_id": {"type": "string"},
+                "learning_rate": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
+        "ack": _ref("ControlAck"),
+        "does": "as PATCH /api/jobs/{job_id} with {learning_rate}",
     },
 }
 
@@ -571,8 +673,9 @@ def openapi_document() -> dict[str, Any]:
             "title": "nnlab",
             "version": __version__,
             "description": "Create and train small sigmoid networks; follow training live over "
-            "Socket.IO (path /socket.io/, events in x-socketio-events, no client-to-server events "
-            "needed). CORS allows every origin. Errors are JSON {error, field}. A server with a "
+            "Socket.IO (path /socket.io/, events in x-socketio-events; no client-to-server event is "
+            "needed, those in x-socketio-client-events pause, resume or change the learning rate "
+            "of a job). CORS allows every origin. Errors are JSON {error, field}. A server with a "
             "token (required off loopback) wants it on REST calls (Authorization: Bearer, or "
             "?token=) and Socket.IO connections (auth: {token}); refusals are 401.",
         },
@@ -581,4 +684,5 @@ def openapi_document() -> dict[str, Any]:
         "paths": _PATHS,
         "components": {"schemas": _SCHEMAS, "securitySchemes": _SECURITY_SCHEMES},
         "x-socketio-events": _EVENTS,
+        "x-socketio-client-events": _CLIENT_EVENTS,
     }

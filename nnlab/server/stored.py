@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from nnlab.events import FINISHED
 from nnlab.observers import Observer
-from nnlab.store.core import LIVE
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord
@@ -85,7 +85,7 @@ def stored_networks(store: Store, registry: Registry) -> dict[str, dict[str, Any
         )
         job_ids = [*(previous["job_ids"] if previous else []), summary["job_id"]]
         active = previous["active_job_id"] if previous else None
-        if summary["status"] in LIVE:
+        if summary["status"] not in FINISHED:
             active = summary["job_id"]
         networks[network_id] = {**description, "active_job_id": active, "job_ids": job_ids}
     return networks
