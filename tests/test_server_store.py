@@ -145,7 +145,7 @@ def test_a_server_started_after_a_kill_answers_for_the_run_and_resumes_it(
     status, error = api.post(f"/api/jobs/{job_id}/resume")
     assert status == 409
     assert error["field"] == "job_id"
-    assert "completed" in error["error"]
+    assert "has already ended (completed)" in error["error"]
 
     # another server on the same file sees the resumed run as completed
     server.stop()
@@ -168,7 +168,17 @@ def test_resume_refuses_what_cannot_be_resumed(tmp_path: Path, server_on: list[S
     status, error = api.post(f"/api/jobs/{job['job_id']}/resume")
     assert status == 409
     assert error["field"] == "job_id"
-    assert "no run store" in error["error"]
+    assert error["job_status"] == "completed"
+    assert "has already ended (completed)" in error["error"]
+    # a cancelled run resumes from its checkpoint, which needs the store this server lacks
+    status, job = api.post(f"/api/networks/{net['network_id']}/train", {"epochs": 10_000, "seed": 0})
+    assert status == 202
+    assert api.post(f"/api/jobs/{job['job_id']}/cancel")[0] == 200
+    assert api.wait_job(job["job_id"])["status"] == "cancelled"
+    status, error = api.post(f"/api/jobs/{job['job_id']}/resume")
+    assert status == 409
+    assert error["job_status"] == "cancelled"
+    assert "needs the run store" in error["error"]
     assert api.post("/api/jobs/unknown/resume")[0] == 404
     status, health = api.get("/api/health")
     assert status == 200
@@ -317,3 +327,32 @@ def test_a_server_started_mid_run_welcomes_clients_with_another_process_run(
         assert job["status"] == "completed"
     finally:
         recorder.close()
+
+
+def test_a_cancelled_rest_job_resumes_from_the_store(tmp_path: Path, server_on: list[Server]) -> None:
+    server = Server(port=0, store=tmp_path / "cancel.sqlite", registry=Registry()).start()
+    server_on.append(server)
+    api = Api(server.url)
+    net = api.create_network([64, 10, 10])
+    status, job = api.post(f"/api/networks/{net['network_id']}/train", {"epochs": 5_000, "seed": 0})
+    assert status == 202
+    job_id = job["job_id"]
+
+    def done() -> int:
+        return int(api.get(f"/api/jobs/{job_id}?history=false")[1]["epochs_completed"])
+
+    wait_for(lambda: done() >= 2)
+    assert api.post(f"/api/jobs/{job_id}/cancel")[0] == 200
+    cancelled = api.wait_job(job_id)
+    assert cancelled["status"] == "cancelled"
+    status, resumed = api.post(f"/api/jobs/{job_id}/resume")
+    assert status == 202, resumed
+    assert resumed["job_id"] == job_id
+    assert resumed["status"] in ("queued", "running")
+    # it goes on from its checkpoint: the epochs it had are kept, new ones follow
+    wait_for(lambda: done() > cancelled["epochs_completed"])
+    assert api.post(f"/api/jobs/{job_id}/cancel")[0] == 200
+    again = api.wait_job(job_id)
+    epochs = [r["epoch"] for r in again["history"]]
+    assert epochs == list(range(1, len(epochs) + 1))
+    assert len(epochs) > cancelled["epochs_completed"]

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnlab import datasets
-from nnlab.events import STATUSES
+from nnlab.events import FINISHED, STATUSES
 from nnlab.launch import resume_job
 from nnlab.network import Network, count_parameters
 from nnlab.params import ParameterError, check_params, positive_int
@@ -365,7 +365,7 @@ class RestApi:
 
     @_endpoint
     async def resume_job(self, request: Request) -> Response:
-        """Resume a stored ``interrupted`` or ``cancelled`` run from its last checkpoint.
+        """Resume a paused job, or an ``interrupted`` or ``cancelled`` run.
 
         One route, two cases: a job of this process that has not ended (paused) goes on
         from the mini-batch where it paused (200, :mod:`nnlab.server.control`); one that
@@ -376,13 +376,26 @@ class RestApi:
         found = await self._held_or_stored(request)
         if not isinstance(found, dict) and not found.done:  # paused (or running: no change)
             return JSONResponse(await self.control.resume(job_id))
+        status = found["status"] if isinstance(found, dict) else found.status
+        if status not in ("interrupted", "cancelled"):
+            # not finished: a run another process is training
+            why = f"has already ended ({status})" if status in FINISHED else f"is {status} in another process"
+            raise ApiError(
+                409,
+                "job_id",
+                f"job {job_id} {why}: only an interrupted or cancelled run can be resumed, "
+                "from its last checkpoint",
+                job_status=status,
+            )
         store = self.store
         if store is None:
             raise ApiError(
                 409,
                 "job_id",
-                f"job {job_id} cannot be resumed: this server keeps no run store (start it with "
-                "store='path.sqlite' or `nnlab serve --store PATH`)",
+                f"job {job_id} has already ended ({status}) and resuming it from its last checkpoint "
+                "needs the run store: this server keeps none (start it with store='path.sqlite' or "
+                "`nnlab serve --store PATH`)",
+                job_status=status,
             )
         job = await run_in_threadpool(self._resumed, job_id, store)
         self._submit(job)
