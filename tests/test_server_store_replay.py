@@ -229,3 +229,17 @@ def test_a_client_that_stops_reading_for_500_epochs_gets_every_one(server: Serve
         assert statuses[-1] == "completed"
     finally:
         frozen.abort()
+
+
+def test_since_goes_along_with_a_token() -> None:
+    from nnlab.server.auth import generate_token
+
+    token = generate_token()
+    with Server(port=0, store=False, registry=Registry(), token=token) as server:
+        job = train(6, registry=server.registry)
+        client = Client(server.url, auth={"token": token, "since": {job.job_id: 2}})
+        try:
+            client.wait_for(lambda: len(client.epochs(job.job_id)) >= 4)
+            assert client.epochs(job.job_id) == [3, 4, 5, 6]
+        finally:
+            client.close()
