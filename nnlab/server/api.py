@@ -337,7 +337,7 @@ class RestApi:
         except KeyError:
             pass
         store = self.store
-        summary = None
+        summary: dict[str, Any] | None = None
         if store is not None:
             summary = await run_in_threadpool(self._read_store, stored_summary, store, job_id)
         if summary is None:
