@@ -356,3 +356,37 @@ def test_a_cancelled_rest_job_resumes_from_the_store(tmp_path: Path, server_on: 
     epochs = [r["epoch"] for r in again["history"]]
     assert epochs == list(range(1, len(epochs) + 1))
     assert len(epochs) > cancelled["epochs_completed"]
+
+
+def test_health_says_when_runs_are_not_being_saved(tmp_path: Path, server_on: list[Server]) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    server = Server(port=0, store=blocker / "runs.sqlite", registry=Registry()).start()
+    server_on.append(server)
+    api = Api(server.url)
+    assert api.get("/api/health")[1]["store"]["saving"] is True  # nothing written yet
+    net = api.create_network([64, 10, 10])
+    status, job = api.post(f"/api/networks/{net['network_id']}/train", {"epochs": 2, "seed": 0})
+    assert status == 202
+    assert api.wait_job(job["job_id"])["status"] == "completed"  # training never waits for the store
+    wait_for(lambda: api.get("/api/health")[1]["store"]["saving"] is False)
+    store = api.get("/api/health")[1]["store"]
+    assert store["path"] == str(blocker / "runs.sqlite")
+    assert store["failure"]
+    assert "NOT SAVING" in server.store_line()
+
+
+def test_serve_takes_the_store(tmp_path: Path) -> None:
+    from nnlab.server import serve
+
+    path = tmp_path / "served.sqlite"
+    server = serve(port=0, quiet=True, store=path)
+    try:
+        assert serve(port=0, quiet=True, store=path) is server
+        with pytest.raises(RuntimeError, match="other options"):
+            serve(port=0, quiet=True, store=tmp_path / "other.sqlite")
+        status, health = Api(server.url).get("/api/health")
+        assert status == 200
+        assert health["store"]["path"] == str(path)
+    finally:
+        server.stop()
