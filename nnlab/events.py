@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 __all__ = [
+    "DIAGNOSTICS_EVENT",
     "FINISHED",
     "STATUSES",
     "STATUS_EVENT",
@@ -31,6 +32,11 @@ UPDATE_EVENT = "training_update"
 #: The lifecycle event (payload: :class:`TrainingStatus`), an addition to the contract that
 #: clients written against it ignore.
 STATUS_EVENT = "training_status"
+#: The chapter 5 measures of an epoch, sent after its ``training_update`` when the run asked
+#: for them (``train(..., diagnostics=True)``); payload: ``job_id``, ``network_id``,
+#: ``epoch`` and the four per-layer lists of :class:`Diagnostics`. An addition to the
+#: contract that clients written against it ignore.
+DIAGNOSTICS_EVENT = "training_diagnostics"
 
 #: A job's status: ``queued`` -> ``running`` -> ``completed``, ``failed`` or ``cancelled``;
 #: a running job may be ``paused`` and go back to ``running`` (or be cancelled) any number
@@ -157,6 +163,20 @@ class Diagnostics:
             weight_norm=tuple(float(v) for v in data["weight_norm"]),
             gradient_norm=tuple(float(v) for v in data["gradient_norm"]),
         )
+
+    def payload(self, update: TrainingUpdate) -> dict[str, Any]:
+        """The ``training_diagnostics`` payload of the epoch ``update`` describes.
+
+        >>> u = TrainingUpdate.for_epoch("j", "n", 1, 2, 0.5)
+        >>> sorted(Diagnostics((0.1,), (0.0,), (3.0,), (0.4,)).payload(u))[:3]
+        ['epoch', 'gradient_norm', 'job_id']
+        """
+        return {
+            "job_id": update.job_id,
+            "network_id": update.network_id,
+            "epoch": int(update.epoch),
+            **self.to_dict(),
+        }
 
     def to_dict(self) -> dict[str, list[float]]:
         """JSON-ready: one list of floats per measure."""

@@ -29,6 +29,8 @@ TUTORIALS = [
     "03-experiments.ipynb",
     "04-under-the-hood.ipynb",
     "05-mnist.ipynb",
+    "06-chapter-3-techniques.ipynb",
+    "07-vanishing-gradient.ipynb",
 ]
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

@@ -1,4 +1,4 @@
-"""nnlab.plots: learning curves and digit grids as inline SVG with a text stand-in."""
+"""nnlab.plots: curves, digit grids and what a network learned, as inline SVG with a text stand-in."""
 
 from __future__ import annotations
 
@@ -130,3 +130,76 @@ def test_importing_plots_loads_no_server_and_no_widgets() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- what the network learned
+@pytest.fixture(scope="module")
+def trained(digits: nnlab.Dataset) -> nnlab.TrainingJob:
+    return nnlab.train(nnlab.Network([64, 16, 10], seed=0), digits, epochs=6, seed=0, progress=False)
+
+
+def test_the_confusion_matrix_counts_true_against_predicted(trained: nnlab.TrainingJob) -> None:
+    X, y = trained.data.test
+    predicted = trained.network.predict(X)
+    counts = plots.confusion_matrix(trained)  # the job's own data, its test split
+    assert counts.shape == (10, 10)
+    for i, j in itertools.product(range(10), repeat=2):
+        assert counts[i, j] == int(np.sum((y == i) & (predicted == j)))
+    assert counts.trace() == trained.history[-1].correct
+    validation = plots.confusion_matrix(trained.network, trained.data, split="validation")
+    assert validation.sum() == len(trained.data.validation[1])
+    assert np.array_equal(
+        plots.confusion_matrix(trained.network, (X[:7], y[:7])).sum(axis=1), np.bincount(y[:7], minlength=10)
+    )
+
+
+def test_the_confusion_picture_shows_every_count(trained: nnlab.TrainingJob) -> None:
+    counts = plots.confusion_matrix(trained)
+    pic = plots.confusion(trained)
+    cells = re.findall(r'data-true="(\d+)" data-predicted="(\d+)" data-count="(\d+)"', pic.html)
+    assert len(cells) == 100
+    assert all(counts[int(i), int(j)] == int(v) for i, j, v in cells)
+    right = trained.history[-1].correct
+    assert f"{right}/300 right" in pic.text
+    assert f"{right}/300 right" in pic.html
+    rows = pic.text.splitlines()[2:]
+    assert [int(v) for v in rows[3].split()[1:]] == counts[3].tolist()
+
+
+def test_mistakes_show_the_misclassified_digits_with_both_labels(trained: nnlab.TrainingJob) -> None:
+    X, y = trained.data.test
+    predicted = trained.network.predict(X)
+    wrong = np.flatnonzero(predicted != y)
+    pic = plots.mistakes(trained, limit=5)
+    assert pic.text.startswith(f"5 of {len(wrong)} mistakes on test: ")
+    expected = "  ".join(f"{y[k]} → {predicted[k]}" for k in wrong[:5])
+    assert pic.text.endswith(expected)
+    assert pic.html.count("<figure") == 5
+    perfect = plots.mistakes(trained.network, (X[wrong[:0]], y[wrong[:0]]))
+    assert perfect.text.startswith("no mistakes")
+
+
+def test_first_layer_weights_are_drawn_one_image_per_hidden_neuron(trained: nnlab.TrainingJob) -> None:
+    pic = plots.weights(trained)
+    assert pic.html.count('class="unit"') == 16
+    assert "16 of 16 hidden neurons" in pic.text
+    assert plots.weights(trained.network, limit=4).html.count('class="unit"') == 4
+    # the strongest weight of the first neuron is drawn at full strength, in its sign's colour
+    w = trained.network.weights[0][0]
+    k = int(np.argmax(np.abs(w)))
+    color = "#d62728" if w[k] > 0 else "#1f77b4"
+    first = pic.html.split('class="unit"')[1].split("</svg>")[0]
+    assert (
+        f'<rect x="{k % 8}" y="{k // 8}" width="1" height="1" fill="{color}" fill-opacity="1.00"/>' in first
+    )
+
+
+def test_what_the_network_learned_rejects_what_it_cannot_draw(trained: nnlab.TrainingJob) -> None:
+    with pytest.raises(ValueError, match="not a square number"):
+        plots.weights(nnlab.Network([10, 3, 2], seed=0))
+    with pytest.raises(ValueError, match="pass data="):
+        plots.confusion(trained.network)
+    with pytest.raises(TypeError, match="Network or the TrainingJob"):
+        plots.mistakes("net", trained.data)
+    with pytest.raises(ValueError, match="no 'validation' split"):
+        plots.confusion(trained.network, nnlab.datasets.from_arrays(*trained.data.test), split="validation")

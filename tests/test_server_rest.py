@@ -230,7 +230,7 @@ def test_openapi_describes_every_route(api: Api) -> None:
         operation = doc["paths"][path][method]
         assert operation["summary"]
         assert operation["responses"]
-    assert set(doc["x-socketio-events"]) == {"training_update", "training_status"}
+    assert set(doc["x-socketio-events"]) == {"training_update", "training_status", "training_diagnostics"}
     # every $ref resolves
     text = json.dumps(doc)
     for name in {part.split('"')[0] for part in text.split("#/components/schemas/")[1:]}:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from nnlab.formats import format_accuracy, format_cost
 from nnlab.live.axes import nice_step, nice_ticks, tick_decimals
+from nnlab.live.layers import layers_text, svg_layers
 from nnlab.live.state import Curves, LiveState
 from nnlab.live.timing import Bar
 
@@ -349,10 +350,11 @@ def _curve_text(rows: Sequence[EpochRecord]) -> str:
 
 # ---------------------------------------------------------------- the record
 def record_html(state: LiveState, now: float, *, timings: bool = True) -> str:
-    """The whole view as static HTML: status, both bars, metrics, table and curve."""
+    """The whole view as static HTML: status, both bars, metrics, table and curve (and
+    the speed of learning per layer when the run recorded diagnostics)."""
     style = state.style
     table = table_html(state, timings=timings)
-    curve = svg_curve(state.curves)
+    curve = svg_curve(state.curves) + svg_layers(state.rows, first=state.epochs_before + 1)
     return (
         '<div class="nnlab-live-record" style="display:flex;flex-direction:column;gap:4px">'
         + status_html(state, timings=timings)
@@ -382,6 +384,9 @@ def record_text(state: LiveState, now: float, *, timings: bool = True) -> str:
     table = table_text(state, timings=timings)
     if table:
         parts += ["", table, "", _curve_text(state.rows)]
+        layers = layers_text(state.rows)
+        if layers:
+            parts.append(layers)
     return "\n".join(parts)
 
 

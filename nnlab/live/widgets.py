@@ -18,7 +18,8 @@ Rules the view keeps:
   widget output is reduced to its unchanging ``text/plain``;
 * one run, one view: :func:`watch` on a run that already has a view (``train(...,
   background=True)`` in a notebook makes one) returns that view, shown once per cell;
-* the table, the metrics and the curve are redrawn together, so they always agree.
+* the table, the metrics, the curve and the chart of the layers (with diagnostics) are
+  redrawn together, so they always agree.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import ipywidgets as w
 
 from nnlab._kernel import display as show_in_cell
 from nnlab._kernel import in_kernel, update_display, warn_once
+from nnlab.live.layers import svg_layers
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState
 from nnlab.live.timing import Throttle, live_interval
@@ -172,6 +174,8 @@ class LiveView(Observer):
         # a table wider than the notebook scrolls rather than being cut off
         self.table = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden"))
         self.curve = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden", margin="0 0 0 16px"))
+        # the speed of learning per layer: empty unless the run records diagnostics
+        self.layers = w.HTML(layout=w.Layout(max_width="100%", overflow="auto hidden", margin="0 0 0 16px"))
 
         def row(*children: w.Widget) -> w.HBox:
             # a narrow notebook wraps a row rather than cutting its end off
@@ -184,7 +188,7 @@ class LiveView(Observer):
                 row(self.batch_label, self.batch_bar, self.batch_text),
                 row(self.stop_button, self.pause_button, self.resume_button, self.rate, self.rate_note),
                 row(self.metrics),
-                w.HBox([self.table, self.curve], layout=w.Layout(flex_flow="row wrap")),
+                w.HBox([self.table, self.curve, self.layers], layout=w.Layout(flex_flow="row wrap")),
             ]
         )
         self.widget.add_class("nnlab-live")
@@ -212,6 +216,7 @@ class LiveView(Observer):
                 self.metrics.value = metrics_html(state, timings=timings)
                 self.table.value = table_html(state, timings=timings, live=True)
                 self.curve.value = svg_curve(state.curves, most=LIVE_POINTS)
+                self.layers.value = svg_layers(state.rows, first=state.epochs_before + 1, most=LIVE_POINTS)
             if state.done or state.stop_requested:
                 self.stop_button.disabled = True
                 self.stop_button.description = "Stopping…" if not state.done else "Stop"

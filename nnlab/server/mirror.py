@@ -18,7 +18,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from nnlab.events import STATUS_EVENT, UPDATE_EVENT
+from nnlab.events import DIAGNOSTICS_EVENT, STATUS_EVENT, UPDATE_EVENT
 from nnlab.observers import Observer
 from nnlab.registry import Job, Registry, registry
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from nnlab.training import TrainingJob
 
 __all__ = [
+    "DIAGNOSTICS_EVENT",
     "OUTBOX_LIMIT",
     "STATUS_EVENT",
     "UPDATE_EVENT",
@@ -79,7 +80,8 @@ class Outbox:
 
 
 class Mirror(Observer):
-    """Puts every run's lifecycle and per-epoch updates into each subscribed outbox.
+    """Puts every run's lifecycle and per-epoch updates into each subscribed outbox, and
+    an epoch's ``training_diagnostics`` after its update when the run measured them.
 
     There is one per process (:func:`get_mirror`); each running server subscribes its
     outbox. With no server running, events are dropped here at no cost.
@@ -116,6 +118,9 @@ class Mirror(Observer):
         item = (UPDATE_EVENT, job.job_id, record.update)
         for outbox in self._outboxes:
             outbox.put(item)
+        if record.diagnostics is not None and self._outboxes:
+            # after the update of its epoch, so a client has both when this arrives
+            self.publish(DIAGNOSTICS_EVENT, job.job_id, record.diagnostics.payload(record.update))
 
     def on_pause(self, job: TrainingJob) -> None:
         self.publish(STATUS_EVENT, job.job_id, status_payload(job))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnlab.events import STATUS_EVENT, STATUSES, UPDATE_EVENT
+from nnlab.events import DIAGNOSTICS_EVENT, STATUS_EVENT, STATUSES, UPDATE_EVENT
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS
 from nnlab.server.auth import PROTECTED_PREFIXES
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS, MAX_BODY_BYTES
@@ -611,6 +611,33 @@ _EVENTS = {
         "payload": _ref("TrainingStatus"),
         "when": "when a REST job has to wait for a slot (queued), when a run starts (running), "
         "pauses (paused), resumes (running) and ends (completed, failed, cancelled)",
+    },
+    DIAGNOSTICS_EVENT: {
+        "payload": {
+            "type": "object",
+            "description": "The chapter 5 measures of one epoch, one number per weight layer, input "
+            "side first: learning_speed ||dC/db||, saturation (share of saturated neurons, or of "
+            "dead ReLU units), weight_norm ||w||, gradient_norm ||dC/dw||.",
+            "required": [
+                "job_id",
+                "network_id",
+                "epoch",
+                "learning_speed",
+                "saturation",
+                "weight_norm",
+                "gradient_norm",
+            ],
+            "properties": {
+                "job_id": {"type": "string"},
+                "network_id": {"type": "string"},
+                "epoch": {"type": "integer", "minimum": 1},
+                **{
+                    name: {"type": "array", "items": {"type": "number"}}
+                    for name in ("learning_speed", "saturation", "weight_norm", "gradient_norm")
+                },
+            },
+        },
+        "when": "after the training_update of every epoch of a run trained with diagnostics=true",
     },
 }
 

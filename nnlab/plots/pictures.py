@@ -1,4 +1,4 @@
-"""Static pictures for notebooks: learning curves of runs and grids of digits.
+"""The picture type, learning curves of runs and grids of digits.
 
 Each function returns a :class:`Picture`, which a notebook shows as inline SVG (so
 JupyterLab, nbconvert, nbviewer and GitHub all render it, with nothing to load) and a
@@ -21,13 +21,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["COLORS", "Picture", "curves", "digits", "side_by_side", "values"]
+__all__ = ["COLORS", "GREY", "WRONG", "Picture", "curves", "digits", "esc", "side_by_side", "values"]
 
 #: Line colours, in the order the runs are given.
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-_WRONG = "#d62728"
+#: The colour of a mistake.
+WRONG = "#d62728"
 _SPARKS = "▁▂▃▄▅▆▇█"
-_GREY = "rgba(128,128,128,0.5)"
+#: Frames and borders.
+GREY = "rgba(128,128,128,0.5)"
 
 
 class _Run(Protocol):
@@ -57,7 +59,8 @@ class Picture:
         return self.text
 
 
-def _esc(text: object) -> str:
+def esc(text: object) -> str:
+    """``text`` escaped for HTML text and attributes."""
     return html.escape(str(text), quote=True)
 
 
@@ -151,7 +154,7 @@ def curves(
         label = f"{name:<{width_names}}  " if width_names else ""
         text.append(f"  {label}{_sparkline(points)}  {summary}")
     if not finite or n == 0:
-        return Picture(f"<div><b>{_esc(title)}</b>: no values</div>", "\n".join(text))
+        return Picture(f"<div><b>{esc(title)}</b>: no values</div>", "\n".join(text))
 
     percent = all("accuracy" in f for f in fields) and min(finite) >= 0.0 and max(finite) <= 1.0
     legend_w = min(160, 14 + 7 * width_names) if any(series) else 0
@@ -170,9 +173,9 @@ def curves(
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" style="font:11px sans-serif" role="img" '
-        f'aria-label="{_esc(title)}">',
-        f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="{_GREY}"/>',
-        f'<text x="{left}" y="15" fill="currentColor">{_esc(title)}</text>',
+        f'aria-label="{esc(title)}">',
+        f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="{GREY}"/>',
+        f'<text x="{left}" y="15" fill="currentColor">{esc(title)}</text>',
         f'<text x="{left + w / 2:.0f}" y="{height - 3}" text-anchor="middle" '
         'fill="currentColor">epoch</text>',
     ]
@@ -195,7 +198,7 @@ def curves(
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.5"/>')
         if name and len(series) > 1:
             parts.append(
-                f'<text x="{left + w + 8}" y="{top + 10 + 14 * k}" fill="{color}">{_esc(name)}</text>'
+                f'<text x="{left + w + 8}" y="{top + 10 + 14 * k}" fill="{color}">{esc(name)}</text>'
             )
     parts.append("</svg>")
     return Picture("".join(parts), "\n".join(text))
@@ -270,12 +273,12 @@ def digits(
             for i, v in enumerate(row)
             if v > 0.005
         )
-        color = _WRONG if bad else "currentColor"
+        color = WRONG if bad else "currentColor"
         figures.append(
             f'<figure style="margin:3px;text-align:center">'
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {side} {side}" width="{size}" '
-            f'height="{size}" style="background:white;border:1px solid {_GREY}">{pixels}</svg>'
-            f'<figcaption style="font:11px sans-serif;color:{color}">{_esc(caption)}</figcaption></figure>'
+            f'height="{size}" style="background:white;border:1px solid {GREY}">{pixels}</svg>'
+            f'<figcaption style="font:11px sans-serif;color:{color}">{esc(caption)}</figcaption></figure>'
         )
     html_text = '<div style="display:flex;flex-wrap:wrap">' + "".join(figures) + "</div>"
     return Picture(html_text, f"{m} image{'s' if m != 1 else ''}: " + "  ".join(texts))
