@@ -5,7 +5,8 @@ runs a :class:`Follower` on its loop: every ``POLL_INTERVAL`` seconds it asks th
 the events after the last one it saw (:meth:`nnlab.store.Store.changes`, one indexed
 query in a worker thread) and puts those of runs *not* in this process's registry into the
 server's outbox, as the contract's ``training_update`` and ``training_status`` payloads
-(this process's own runs reach the outbox through the mirror already). So ``nnlab serve``
+(and ``training_diagnostics`` for runs that measure them) -- this process's own runs reach
+the outbox through the mirror already. So ``nnlab serve``
 in a terminal shows the runs of every notebook, with no service in between.
 
 When it starts it announces the runs already going on (their status and latest update), so
@@ -20,7 +21,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nnlab.events import FINISHED, STATUS_EVENT, UPDATE_EVENT, EpochRecord, TrainingStatus
+from nnlab.events import (
+    DIAGNOSTICS_EVENT,
+    FINISHED,
+    STATUS_EVENT,
+    UPDATE_EVENT,
+    EpochRecord,
+    TrainingStatus,
+)
 
 if TYPE_CHECKING:
     from nnlab.registry import Registry
@@ -129,6 +137,8 @@ class Follower:
                 return 0
             run.epoch = record.epoch
             self._put(UPDATE_EVENT, job_id, record.update)
+            if record.diagnostics is not None:
+                self._put(DIAGNOSTICS_EVENT, job_id, record.diagnostics.payload(record.update))
             return 1
         if event.kind == "resumed":
             run.epoch = int(data.get("from_epoch", 0))

@@ -9,7 +9,8 @@ this process's jobs (:class:`History`), from the run store for the rest; a job t
 neither keeps (another process's run, no store) gets its newest update only.
 
 Each such client has a :class:`CatchUp`: for every job the last epoch it has, and while it
-is behind the newest events it has not had. The fan-out (:mod:`nnlab.server.fanout`) asks it
+is behind the newest events it has not had (of events other than updates -- the status, an
+epoch's diagnostics -- the newest of each kind only). The fan-out (:mod:`nnlab.server.fanout`) asks it
 whether to send each live event (:meth:`CatchUp.admit`) and, while it is behind, for the
 next packets of its catch-up (:meth:`CatchUp.next`), a queue's worth at a time.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from nnlab.events import STATUS_EVENT, UPDATE_EVENT
+from nnlab.events import UPDATE_EVENT
 from nnlab.params import is_int
 
 if TYPE_CHECKING:
@@ -93,7 +94,8 @@ class CatchUp:
         self.behind = bool(since)
         self._replaying = list(self.cursors)  # jobs replayed up to whatever the history holds
         self._updates: dict[str, dict[str, Any]] = {}  # job -> newest update withheld
-        self._statuses: dict[str, tuple[dict[str, Any], bool]] = {}  # job -> (status, before updates)
+        # job -> {other event: (newest payload withheld, whether it goes before the updates)}
+        self._others: dict[str, dict[str, tuple[dict[str, Any], bool]]] = {}
 
     def admit(self, event: str, job_id: str, data: dict[str, Any]) -> bool:
         """Whether to send this live event now: not while ``behind`` (it is kept for the
@@ -126,7 +128,9 @@ class CatchUp:
             if epoch > cursor:
                 self._updates[job_id] = data
         else:
-            self._statuses[job_id] = (data, job_id not in self._updates)
+            others = self._others.setdefault(job_id, {})
+            others.pop(event, None)  # the newest goes last
+            others[event] = (data, job_id not in self._updates)
 
     async def next(self, history: History, budget: int) -> list[Packet]:
         """The next at most ``budget`` packets of the catch-up, in order; once all are out,
@@ -139,13 +143,14 @@ class CatchUp:
             self._send(out, job_id, got or [])
             if got is None or len(got) < asked:  # the history holds no more
                 self._replaying.pop(0)
-        for job_id in list({**self._statuses, **self._updates}):
+        for job_id in list({**self._others, **self._updates}):
             if len(out) >= budget:
                 break
-            status = self._statuses.get(job_id)
-            if status is not None and status[1]:
-                out.append((STATUS_EVENT, status[0]))
-                del self._statuses[job_id]
+            others = self._others.get(job_id, {})
+            for event, (data, first) in list(others.items()):
+                if first:
+                    out.append((event, data))
+                    del others[event]
             target = self._updates.get(job_id)
             if target is not None:
                 last = _epoch(UPDATE_EVENT, target)
@@ -159,10 +164,8 @@ class CatchUp:
                     if self.cursors[job_id] < last:
                         break  # the budget is spent
                 del self._updates[job_id]
-            status = self._statuses.pop(job_id, None)
-            if status is not None:
-                out.append((STATUS_EVENT, status[0]))
-        if not self._replaying and not self._updates and not self._statuses:
+            out.extend((event, data) for event, (data, _) in self._others.pop(job_id, {}).items())
+        if not self._replaying and not self._updates and not self._others:
             self.behind = False
         return out
 
