@@ -390,3 +390,31 @@ def test_serve_takes_the_store(tmp_path: Path) -> None:
         assert health["store"]["path"] == str(path)
     finally:
         server.stop()
+
+
+def test_the_follower_sends_runs_this_server_does_not_hold_with_their_diagnostics(
+    tmp_path: Path, server_on: list[Server]
+) -> None:
+    import socketio
+
+    import nnlab
+
+    path = tmp_path / "diag.sqlite"
+    server = Server(port=0, store=path, registry=Registry()).start()  # holds none of the runs
+    server_on.append(server)
+    got: list[tuple[str, dict[str, object]]] = []
+    client = socketio.Client(reconnection=False)
+    for name in ("training_update", "training_diagnostics", "training_status"):
+        client.on(name, lambda data, name=name: got.append((name, data)))
+    client.connect(server.url, transports=["websocket"], wait_timeout=10)
+    try:
+        net = nnlab.Network([64, 10, 10], seed=0)
+        job = nnlab.train(net, epochs=4, seed=0, progress=False, store=path, diagnostics=True)
+        wait_for(lambda: ("training_status", job.status_record().to_dict()) in got, timeout=30)
+        updates = [d for n, d in got if n == "training_update"]
+        assert updates == [r.update.to_dict() for r in job.history]
+        diagnostics = [d for n, d in got if n == "training_diagnostics"]
+        assert diagnostics == [r.diagnostics.payload(r.update) for r in job.history if r.diagnostics]
+        assert len(diagnostics) == 4
+    finally:
+        client.disconnect()
