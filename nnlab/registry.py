@@ -13,14 +13,17 @@ by the few attributes of :class:`Job`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from nnlab.events import EpochRecord, TrainingStatus, TrainingUpdate
     from nnlab.network import Network
 
-__all__ = ["Job", "NetworkBusyError", "Registry", "registry"]
+__all__ = ["KEEP_HISTORIES", "Job", "NetworkBusyError", "Registry", "registry"]
+
+#: Finished jobs whose full per-epoch history is kept in memory (the newest ones).
+KEEP_HISTORIES = 100
 
 
 class Job(Protocol):
@@ -37,8 +40,10 @@ class Job(Protocol):
     def status(self) -> str: ...
     @property
     def done(self) -> bool: ...
-    @property
-    def history(self) -> Sequence[EpochRecord]: ...
+
+    #: Replaced (never mutated) when the registry trims a finished job to its last epoch.
+    history: list[EpochRecord]
+
     @property
     def latest(self) -> TrainingUpdate | None: ...
     def status_record(self) -> TrainingStatus: ...
@@ -64,15 +69,31 @@ class NetworkBusyError(RuntimeError):
 
 
 class Registry:
-    """Networks and jobs of this process; see the module docstring."""
+    """Networks and jobs of this process; see the module docstring.
 
-    def __init__(self) -> None:
+    Only the ``keep_histories`` most recently finished jobs keep their full per-epoch
+    history (``None``: all of them); an older finished job keeps its summary and its last
+    epoch's record (``job.history[-1]``, hence ``job.latest``), so memory stays bounded in a
+    long-lived server.
+
+    >>> Registry(keep_histories=2).retention()
+    {'keep_histories': 2, 'full_histories': 0, 'trimmed': 0}
+    """
+
+    def __init__(self, keep_histories: int | None = KEEP_HISTORIES) -> None:
+        if keep_histories is not None and (
+            isinstance(keep_histories, bool) or not isinstance(keep_histories, int) or keep_histories < 0
+        ):
+            raise ValueError(f"keep_histories must be an int >= 0 or None (keep all), got {keep_histories!r}")
         self._lock = threading.RLock()
         self._networks: dict[str, Network] = {}
         self._jobs: dict[str, Job] = {}
         self._active: dict[str, Job] = {}
         self._observers: list[Any] = []
         self._last: Job | None = None
+        self.keep_histories = keep_histories
+        self._full: deque[Job] = deque()  # finished jobs with full histories, oldest first
+        self._trimmed = 0
 
     # networks
     def add_network(self, network: Network) -> Network:
@@ -145,6 +166,29 @@ class Registry:
         with self._lock:
             if self._active.get(job.network_id) is job:
                 del self._active[job.network_id]
+            self._retain(job)
+
+    # retention of finished jobs' histories
+    def _retain(self, job: Job) -> None:
+        """Count ``job`` (just released) among the finished; trim the oldest beyond the limit."""
+        if job.done and job not in self._full:
+            self._full.append(job)
+        limit = self.keep_histories
+        while limit is not None and len(self._full) > limit:
+            old = self._full.popleft()
+            # A new list: readers holding the old one (a view, a REST answer) keep it whole.
+            old.history = old.history[-1:]
+            self._trimmed += 1
+
+    def retention(self) -> dict[str, int | None]:
+        """How many finished jobs keep their full history: the limit, how many do now, and
+        how many were trimmed to their last epoch."""
+        with self._lock:
+            return {
+                "keep_histories": self.keep_histories,
+                "full_histories": len(self._full),
+                "trimmed": self._trimmed,
+            }
 
     # observers of every run
     def add_observer(self, observer: Any) -> None:

@@ -183,7 +183,7 @@ class TrainingJob:
             "network_id": self.network_id,
             "status": self.status,
             "parameters": self.params.to_dict(),
-            "epochs_completed": len(records),
+            "epochs_completed": records[-1].epoch if records else 0,  # history may be trimmed
             "total_epochs": self.params.epochs,
             "latest": latest,
             "error": self.error,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import signal
 import socket
@@ -47,9 +48,7 @@ def test_serve_is_idempotent_stops_and_restarts_on_the_same_port() -> None:
         with pytest.raises(RuntimeError, match=rf"already running at {server.url}.*stop"):
             nnlab.serve(port=_free_port())
     finally:
-        started = time.monotonic()
         server.stop()
-    assert time.monotonic() - started < 2.0
     assert not server.running
     assert nnlab.server.current() is None
     assert "stopped" in repr(server)
@@ -94,16 +93,20 @@ def test_an_unresolvable_host_is_refused() -> None:
         Server(host="no-such-host.invalid", port=0).start()
 
 
-def test_stop_closes_connected_clients_at_once() -> None:
+def test_stop_closes_connected_clients_at_once(caplog: pytest.LogCaptureFixture) -> None:
     server = Server(port=0).start()
     polling = Recorder(server.url, ["polling"])
     websocket = Recorder(server.url, ["websocket"])
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while server.clients < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert server.clients == 2
-    started = time.monotonic()
-    server.stop()
-    # a held long-poll would otherwise keep uvicorn busy for the ping interval and more
-    assert time.monotonic() - started < 2.0
+    with caplog.at_level(logging.WARNING, logger="uvicorn.error"):
+        server.stop()
+    # a held long-poll would otherwise keep a request task alive until uvicorn gives up
+    # on a graceful shutdown and cancels it
+    assert not any("graceful shutdown exceeded" in r.getMessage() for r in caplog.records)
+    assert not server._thread.is_alive()  # type: ignore[union-attr]
     for client in (polling, websocket):
         deadline = time.monotonic() + 5
         while client.client.connected and time.monotonic() < deadline:
@@ -124,9 +127,9 @@ def test_stop_is_quick_even_with_a_client_that_stopped_reading() -> None:
         while socket_.queue.qsize() == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert socket_.queue.qsize() > 0  # its writer is stuck behind a full socket
-        started = time.monotonic()
         server.stop()
-        assert time.monotonic() - started < 2.0
+        # stop() cut the stuck connection: its thread ended within stop's own bounded wait
+        assert not server._thread.is_alive()  # type: ignore[union-attr]
         assert not server.running
         # the port serves again at once (the cut connection may linger in the kernel)
         with Server(port=server.port) as again:

@@ -35,6 +35,7 @@ import ipywidgets as w
 
 from nnlab._kernel import display as show_in_cell
 from nnlab._kernel import in_kernel, update_display, warn_once
+from nnlab.live._ipykernel_hook import on_message_early
 from nnlab.live.layers import svg_layers
 from nnlab.live.record import LIVE_POINTS, metrics_html, record_bundle, status_html, svg_curve, table_html
 from nnlab.live.state import LiveState
@@ -515,46 +516,30 @@ def _view_of(job: TrainingJob) -> LiveView | None:
 def _cancel_while_busy(button: w.Button, on_click: Any) -> None:
     """Let a Stop click reach ``on_click`` while the kernel is busy running a cell.
 
-    A click is a comm message on the shell channel, which the kernel reads only
-    between cells, so a click during ``train()`` in a cell would wait for the run to
-    end. ipykernel 7 first sees every shell message in its shell-channel thread and
-    asks the message's comm where to route it; answering there lets the click cancel
+    The click is seen as soon as the kernel's shell thread reads it (see
+    :mod:`nnlab.live._ipykernel_hook`), so a click during ``train()`` in a cell cancels
     the run at once (``job.cancel()`` only sets an event). The click is handled again,
     normally, once the cell ends; by then the run is over and that does nothing.
-    Elsewhere (no such hook) the click is handled between cells, which is when a run
-    started with ``background=True`` or from the REST API can be stopped.
     """
-    comm = getattr(button, "comm", None)
-    route = getattr(comm, "_reply_subshell_for", None)
-    if comm is None or route is None:
-        return
 
-    def early(data: Any, default: Any) -> Any:
+    def early(data: Any) -> None:
         if isinstance(data, dict) and data.get("method") == "custom":
             content = data.get("content")
             if isinstance(content, dict) and content.get("event") == "click":
-                with contextlib.suppress(Exception):  # never break the kernel's routing
-                    on_click()
-        return route(data, default)
+                on_click()
 
-    comm._reply_subshell_for = early
+    on_message_early(getattr(button, "comm", None), early)
 
 
 def _value_while_busy(widget: w.ValueWidget, on_value: Any) -> None:
     """Let a new value typed in ``widget`` reach ``on_value`` while the kernel is busy
     running a cell, as :func:`_cancel_while_busy` does for clicks (the value arrives
     again, normally, once the cell ends; ``on_value`` must not mind)."""
-    comm = getattr(widget, "comm", None)
-    route = getattr(comm, "_reply_subshell_for", None)
-    if comm is None or route is None:
-        return
 
-    def early(data: Any, default: Any) -> Any:
+    def early(data: Any) -> None:
         if isinstance(data, dict) and data.get("method") == "update":
             state = data.get("state")
             if isinstance(state, dict) and "value" in state:
-                with contextlib.suppress(Exception):  # never break the kernel's routing
-                    on_value(state["value"])
-        return route(data, default)
+                on_value(state["value"])
 
-    comm._reply_subshell_for = early
+    on_message_early(getattr(widget, "comm", None), early)

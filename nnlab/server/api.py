@@ -92,7 +92,8 @@ def _busy(network_id: str, job_id: str) -> ApiError:
 
 
 class RestApi:
-    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients.
+    """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients and
+    ``mirror()`` gives the fan-out's counts (:class:`nnlab.server.fanout.MirrorStats`).
 
     Jobs run through ``admission`` (by default one slot per CPU and 100 waiting jobs);
     creating a network is refused once all networks together would exceed
@@ -105,6 +106,7 @@ class RestApi:
         registry: Registry,
         clients: Callable[[], int] = lambda: 0,
         *,
+        mirror: Callable[[], dict[str, Any]] | None = None,
         admission: Admission | None = None,
         max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
         store: Store | None = None,
@@ -112,6 +114,7 @@ class RestApi:
         self.registry = registry
         self.store = store
         self.clients = clients
+        self.mirror = mirror
         self.admission = admission or Admission(registry, default_max_running_jobs())
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
         self._size_lock = threading.Lock()
@@ -170,14 +173,21 @@ class RestApi:
     async def health(self, request: Request) -> Response:
         from nnlab import __version__
 
+        mirror = None if self.mirror is None else self.mirror()
+        failing = mirror is not None and mirror["failing"]
         return JSONResponse(
             {
-                "status": "ok",
+                "status": "degraded" if failing else "ok",
                 "version": __version__,
                 "clients": self.clients(),
                 "networks": len(self.registry.networks()),
                 "jobs": len(self.registry.jobs()),
-                "running_jobs": len(self.registry.active_jobs()),
+                "running_jobs": sum(
+                    job.status in ("running", "paused") for job in self.registry.active_jobs()
+                ),
+                "queued_jobs": sum(job.status == "queued" for job in self.registry.active_jobs()),
+                "mirror": mirror,
+                "histories": self.registry.retention(),
                 "store": self.store_health(),
             }
         )
@@ -356,11 +366,15 @@ class RestApi:
     async def job_updates(self, request: Request) -> Response:
         after = _after(request.query_params.get("after"))
         job = await self._held_or_stored(request)
-        if not isinstance(job, dict):
-            return JSONResponse([r.update.to_dict() for r in list(job.history) if r.epoch > after])
         store = self.store
+        if not isinstance(job, dict):
+            history = list(job.history)
+            # a finished job's history may be trimmed to its last epoch: the store has it all
+            if store is None or not history or history[0].epoch <= after + 1:
+                return JSONResponse([r.update.to_dict() for r in history if r.epoch > after])
         assert store is not None
-        records = await run_in_threadpool(self._read_store, store.updates, job["job_id"], after)
+        job_id = job["job_id"] if isinstance(job, dict) else job.job_id
+        records = await run_in_threadpool(self._read_store, store.updates, job_id, after)
         return JSONResponse([r.update.to_dict() for r in records])
 
     @_endpoint

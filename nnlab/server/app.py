@@ -30,6 +30,7 @@ from starlette.routing import Route
 from nnlab.events import STATUS_EVENT
 from nnlab.registry import Registry
 from nnlab.registry import registry as process_registry
+from nnlab.server import _engineio
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_max_running_jobs
 from nnlab.server.api import RestApi
 from nnlab.server.auth import TokenGuard, TokenMiddleware, require_token_on_connect
@@ -64,28 +65,8 @@ class ServerApp:
     async def close_clients(self) -> None:
         """Close every Engine.IO connection at once (a held long-poll would delay a stop
         by the ping timeout), then stop python-socketio's background task."""
-        sockets = list(self.sio.eio.sockets.values())
-        await asyncio.gather(*(s.close(wait=False) for s in sockets), return_exceptions=True)
+        await _engineio.close_all(self.sio.eio)
         await self.sio.shutdown()
-
-
-def _answer_held_polls(sio: socketio.AsyncServer) -> None:
-    """Answer a closing polling connection's held long-poll at once.
-
-    python-engineio queues nothing when a client closes its connection, so the client's
-    pending GET would otherwise be held for ``ping_interval + ping_timeout`` seconds (and
-    python-socketio's client waits that long in ``disconnect()``).
-    """
-    eio = sio.eio
-    handle = eio.handlers["disconnect"]
-
-    async def on_disconnect(eio_sid: str, reason: Any = None) -> None:
-        await handle(eio_sid, reason)
-        socket = eio.sockets.get(eio_sid)
-        if socket is not None and not socket.upgraded:
-            socket.queue.put_nowait(None)  # ends the held poll with an empty answer
-
-    eio.on("disconnect", on_disconnect)
 
 
 def _page() -> bytes:
@@ -132,7 +113,8 @@ def create_app(
     fanout = Fanout(sio, outbox, registry, History(registry, store))
     sio.on("connect", fanout.on_connect)
     sio.on("disconnect", fanout.on_disconnect)
-    _answer_held_polls(sio)
+    # A closing polling client's held GET is answered at once (not after the ping timeout).
+    _engineio.answer_held_polls(sio.eio)
     require_token_on_connect(sio, guard)
 
     def announce_queued(job: Any) -> None:
@@ -147,6 +129,7 @@ def create_app(
     api = RestApi(
         registry,
         clients=lambda: fanout.clients,
+        mirror=fanout.stats.to_dict,
         admission=admission,
         max_total_parameters=max_total_parameters,
         store=store,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
+import sys
+import threading
 import time
 from typing import Any
 
@@ -12,6 +16,11 @@ from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
 from nnlab.server.runner import DEFAULT_HOST, DEFAULT_PORT
 
 __all__ = ["add_serve_command"]
+
+#: Seconds Ctrl-C waits for running jobs to stop at their next mini-batch.
+CANCEL_WAIT = 1.0
+#: Seconds the process may take to end once the server has stopped.
+EXIT_GRACE = 3.0
 
 
 def _port(text: str) -> int:
@@ -115,6 +124,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_total_parameters=args.max_total_parameters,
         store=False if args.no_store else args.store,
     ).start()
+    _log_to_stderr()
     try:
         signal.signal(signal.SIGTERM, terminate)
         print(server.endpoints(), flush=True)
@@ -132,6 +142,59 @@ def _run_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        try:
+            _cancel_running_jobs()
+            server.stop()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+            print("interrupted while stopping", file=sys.stderr, flush=True)
+            os._exit(130)
     print("stopped", flush=True)
+    _exit_if_stuck(0)
     return 0
+
+
+def _log_to_stderr() -> None:
+    """Show the server's log (why a client was dropped, a failing mirror) in the terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    logger = logging.getLogger("nnlab.server")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def _exit_if_stuck(status: int, after: float = EXIT_GRACE) -> None:
+    """End the process ``after`` seconds from now if it is still alive then.
+
+    Once the server has stopped nothing is left to save, but a thread that is not a daemon
+    (a worker of a library) would keep the interpreter waiting at exit, and Ctrl-C must
+    stop the server whatever holds it.
+    """
+
+    def end() -> None:
+        held = [t.name for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+        logging.getLogger("nnlab.server").warning(
+            "still alive %g s after stopping (held by: %s); exiting", after, ", ".join(held) or "nothing"
+        )
+        sys.stderr.flush()
+        os._exit(status)
+
+    timer = threading.Timer(after, end)
+    timer.daemon = True
+    timer.start()
+
+
+def _cancel_running_jobs() -> None:
+    """Cancel every running job (each keeps its status and history) and wait briefly."""
+    from nnlab.registry import registry
+
+    jobs = registry.active_jobs()
+    for job in jobs:
+        job.cancel()
+    deadline = time.monotonic() + CANCEL_WAIT
+    for job in jobs:
+        job.wait(max(0.0, deadline - time.monotonic()))
+        print(
+            f"job {job.job_id} {job.status} after {job.status_record().epoch}/"
+            f"{job.status_record().total_epochs} epochs",
+            flush=True,
+        )

@@ -17,20 +17,34 @@ client's Engine.IO queue. Three rules keep clients consistent and memory bounded
   training runs; a client that stops answering pings is dropped by Engine.IO.
 * **Replay.** A client that connects with ``auth: {since: {job_id: last epoch seen}}`` is
   caught up the same way on those jobs before it gets their live updates, none twice.
+* **A poll never carries more than** ``POLL_PACKETS``. Engine.IO answers a long-poll with
+  everything queued, and python-engineio's client (under python-socketio's) rejects an
+  answer of more than 16 packets and disconnects ("transport error"): under load a burst
+  of epochs dropped every polling client at once. So a polling client counts as slow
+  beyond ``POLL_BACKLOG`` packets, and replays and catch-ups to it are spread over polls.
 * **Healthy clients get every event, in order.** Between two events the loop yields, so the
   clients' writers empty their queues and a burst of epochs never looks like a slow client.
+
+A round that fails (an exception anywhere in it) is logged to the ``nnlab.server`` logger
+and its remaining events are counted as dropped; the next round runs as usual. The counts
+(:class:`MirrorStats`) are shown by ``GET /api/health``, which reports ``degraded`` while
+rounds fail. Sending uses python-socketio's public ``emit``; the one Engine.IO internal
+read (each client's queue length) goes through :mod:`nnlab.server._engineio`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from engineio import packet as eio_packet
-from socketio import packet as sio_packet
-
-from nnlab.server.mirror import STATUS_EVENT, UPDATE_EVENT, Outbox, status_payload
+from nnlab.events import STATUS_EVENT, UPDATE_EVENT
+from nnlab.server import _engineio
+from nnlab.server.mirror import Outbox, status_payload
 from nnlab.server.pacing import Pacer
 from nnlab.server.replay import CatchUp, History, parse_since
 
@@ -39,18 +53,57 @@ if TYPE_CHECKING:
 
     from nnlab.registry import Registry
 
-__all__ = ["CATCH_UP_BACKLOG", "SLOW_BACKLOG", "Fanout"]
+__all__ = ["CATCH_UP_BACKLOG", "POLL_BACKLOG", "POLL_PACKETS", "SLOW_BACKLOG", "Fanout", "MirrorStats"]
+
+#: Statuses of a run that is still going: a client that connects gets its state.
+GOING = frozenset({"running", "paused"})
+
+logger = logging.getLogger("nnlab.server")
 
 #: Packets waiting for one client above which it is treated as slow.
 SLOW_BACKLOG = 64
 #: A slow client's queue length at which it is caught up and treated as healthy again.
 CATCH_UP_BACKLOG = 8
+#: Most packets one poll answer may carry: python-engineio's client refuses more
+#: (``engineio.payload.Payload.max_decode_packets``) and drops the connection.
+POLL_PACKETS = 16
+#: Packets waiting for a polling client above which it is treated as slow (room is left
+#: for Engine.IO's own PING and CLOSE, so a poll never carries more than POLL_PACKETS).
+POLL_BACKLOG = POLL_PACKETS - 2
 #: Seconds between checks on slow clients (only while there are any).
 SLOW_CHECK_INTERVAL = 0.05
-#: Seconds between two packets' worth of catch-up while a client's queue drains.
+#: Seconds between two queues' worth of catch-up while a client reads.
 CATCH_UP_INTERVAL = 0.005
 
 _NAMESPACE = "/"
+#: The room of clients past their replay (new clients join it once welcomed).
+_ROOM = "nnlab-mirror"
+#: Of a streak of failing rounds, log the first and then every this many.
+_LOG_EVERY = 100
+
+
+@dataclass
+class MirrorStats:
+    """What the fan-out has done so far (``GET /api/health`` shows it as ``mirror``)."""
+
+    #: Events handed to clients (one per client reached).
+    sent: int = 0
+    #: Events a slow client will never get because a newer one of the same job replaced it
+    #: (updates only when the job's history is kept nowhere: see :mod:`nnlab.server.replay`).
+    coalesced: int = 0
+    #: Events lost because the round that was delivering them failed.
+    dropped: int = 0
+    #: Rounds that failed.
+    errors: int = 0
+    #: The last failure (``"TypeName: message"``) and when it happened (Unix time).
+    last_error: str | None = None
+    last_error_at: float | None = None
+    #: Whether the latest round failed (until a round succeeds again).
+    failing: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stats as JSON-ready values."""
+        return asdict(self)
 
 
 class Fanout:
@@ -63,7 +116,6 @@ class Fanout:
         self._outbox = outbox
         self._registry = registry
         self._kick: asyncio.Event | None = None
-        self._catch_up_interval = SLOW_CHECK_INTERVAL
         self._pacer: Pacer | None = None
         self._task: asyncio.Task[None] | None = None
         #: Clients connected and past their replay.
@@ -76,8 +128,11 @@ class Fanout:
         self._slow: dict[str, CatchUp] = {}
         #: Joining clients' ``auth.since``.
         self._since: dict[str, dict[str, int]] = {}
+        self._catch_up_interval = SLOW_CHECK_INTERVAL
         #: Running jobs as clients have seen them: job id -> {event: payload}.
         self._running: dict[str, dict[str, dict[str, Any]]] = {}
+        self.stats = MirrorStats()
+        self._streak = 0  # failing rounds in a row
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -114,6 +169,9 @@ class Fanout:
             self._kick.set()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        if reason is not None and reason != self._sio.reason.CLIENT_DISCONNECT:
+            # The client did not say goodbye: the server dropped it, or its link broke.
+            logger.info("client %s disconnected: %s", sid, reason)
         self._joining.discard(sid)
         self._clients.discard(sid)
         self._slow.pop(sid, None)
@@ -132,81 +190,134 @@ class Fanout:
             kick.clear()
             if self._pacer is not None:
                 self._pacer.drained()
-            events = []
-            for event, job_id, payload in self._outbox.drain():
-                data = payload if isinstance(payload, dict) else payload.to_dict()
-                self._remember(event, job_id, data)
-                events.append((event, job_id, data))
-            await self._catch_up_slow_clients()
-            # New clients get the state including these events, so not the events too.
-            welcomed = await self._welcome_joiners()
-            for event, job_id, data in events:
-                await self._broadcast(event, job_id, data, skip=welcomed)
-                # Let the clients' writers empty their queues before the next event.
-                await asyncio.sleep(0)
+            pending: deque[tuple[str, str, Any]] = deque()
+            try:
+                await self._round(pending)
+            except Exception as exc:
+                self._failed(exc, len(pending))
+            else:
+                self._succeeded()
+
+    async def _round(self, pending: deque[tuple[str, str, Any]]) -> None:
+        """Deliver what waits; ``pending`` holds the events not yet sent to every client."""
+        pending.extend(self._outbox.drain())
+        events = []
+        for event, job_id, payload in pending:
+            data = payload if isinstance(payload, dict) else payload.to_dict()
+            self._remember(event, job_id, data)
+            events.append((event, job_id, data))
+        pending.clear()
+        pending.extend(events)
+        await self._catch_up_slow_clients()
+        # New clients get the state including these events, so not the events too.
+        welcomed = await self._welcome_joiners()
+        while pending:
+            event, job_id, data = pending[0]
+            await self._broadcast(event, job_id, data, skip=welcomed)
+            pending.popleft()
+            # Let the clients' writers empty their queues before the next event.
+            await asyncio.sleep(0)
+
+    def _failed(self, exc: Exception, lost: int) -> None:
+        stats = self.stats
+        stats.errors += 1
+        stats.dropped += lost
+        stats.failing = True
+        stats.last_error = f"{type(exc).__name__}: {exc}"
+        stats.last_error_at = time.time()
+        if self._streak % _LOG_EVERY == 0:
+            logger.error(
+                "mirror: a fan-out round failed (%d in a row), %d events not delivered; "
+                "the next round runs as usual",
+                self._streak + 1,
+                lost,
+                exc_info=exc,
+            )
+        self._streak += 1
+
+    def _succeeded(self) -> None:
+        if self._streak:
+            logger.warning("mirror: delivering again after %d failed rounds", self._streak)
+            self._streak = 0
+            self.stats.failing = False
 
     def _remember(self, event: str, job_id: str, data: dict[str, Any]) -> None:
-        if event == STATUS_EVENT and data.get("status") != "running":
+        if event == STATUS_EVENT and data.get("status") not in GOING:
             self._running.pop(job_id, None)
         elif event in (STATUS_EVENT, UPDATE_EVENT):
             self._running.setdefault(job_id, {})[event] = data
 
-    def _encode(self, event: str, data: dict[str, Any]) -> eio_packet.Packet:
-        pkt = self._sio.packet_class(sio_packet.EVENT, namespace=_NAMESPACE, data=[event, data])
-        return eio_packet.Packet(eio_packet.MESSAGE, pkt.encode())
-
-    def _backlog(self, eio_sid: str) -> int | None:
-        socket = self._sio.eio.sockets.get(eio_sid)
-        return None if socket is None or socket.closed else socket.queue.qsize()
-
-    def _eio_sid(self, sid: str) -> str | None:
+    def _backlog(self, sid: str) -> int | None:
         eio_sid: str | None = self._sio.manager.eio_sid_from_sid(sid, _NAMESPACE)
-        return eio_sid
+        return None if eio_sid is None else _engineio.backlog(self._sio.eio, eio_sid)
 
-    async def _send(self, eio_sid: str, pkt: Any) -> None:
-        await self._sio.eio.send_packet(eio_sid, pkt)
+    def _limit(self, sid: str) -> int:
+        """Packets that may wait for this client before it counts as slow."""
+        eio_sid: str | None = self._sio.manager.eio_sid_from_sid(sid, _NAMESPACE)
+        polling = eio_sid is None or _engineio.polling(self._sio.eio, eio_sid)
+        return POLL_BACKLOG if polling else SLOW_BACKLOG
+
+    async def _send(self, sid: str, event: str, data: dict[str, Any]) -> None:
+        await self._sio.emit(event, data, to=sid, namespace=_NAMESPACE)
+        self.stats.sent += 1
 
     async def _broadcast(self, event: str, job_id: str, data: dict[str, Any], skip: set[str]) -> None:
-        pkt = self._encode(event, data)
-        for sid in list(self._clients):
+        skipped = list(skip)
+        sent = 0
+        for sid in self._clients:
             if sid in skip:
                 continue
             catch = self._slow.get(sid)
             if catch is not None and not catch.admit(event, job_id, data):
+                skipped.append(sid)  # kept for its catch-up, or an epoch it has had
                 continue
-            eio_sid = self._eio_sid(sid)
-            backlog = None if eio_sid is None else self._backlog(eio_sid)
+            backlog = self._backlog(sid)
             if backlog is None:
+                skipped.append(sid)
                 continue
-            if backlog < SLOW_BACKLOG:
-                await self._send(eio_sid, pkt)  # type: ignore[arg-type]
+            if backlog < self._limit(sid):
+                sent += 1
                 if catch is not None:
                     catch.sent(event, job_id, data)
                 continue
-            (catch or self._slow.setdefault(sid, CatchUp())).fall_behind(event, job_id, data)
+            skipped.append(sid)
+            if catch is None:
+                catch = self._slow[sid] = CatchUp()
+            catch.fall_behind(event, job_id, data)
+        if sent:
+            # One encoding for every client (python-socketio reuses the packet).
+            await self._sio.emit(event, data, to=_ROOM, namespace=_NAMESPACE, skip_sid=skipped)
+            self.stats.sent += sent
 
     async def _welcome_joiners(self) -> set[str]:
         """Send each new client the state of every running job, then treat it as a client."""
         if not self._joining:
             return set()
-        joiners, self._joining = self._joining, set()
+        welcomed = set()
         state = self._running_state()
-        packets = [self._encode(event, data) for event, data in state]
-        for sid in joiners:
-            eio_sid = self._eio_sid(sid)
-            since = self._since.pop(sid, None)
-            if eio_sid is None:
-                continue
-            if since:  # their updates come with the replay
-                self._slow[sid] = CatchUp(since)
-                for pkt, (event, data) in zip(packets, state):
-                    if event != UPDATE_EVENT or data["job_id"] not in since:
-                        await self._send(eio_sid, pkt)
-            else:
-                for pkt in packets:
-                    await self._send(eio_sid, pkt)
-            self._clients.add(sid)
-        return joiners
+        # A joiner leaves the set only once welcomed: after a failed round the next retries.
+        for sid in list(self._joining):
+            backlog = self._backlog(sid)
+            if backlog is not None:
+                since = self._since.get(sid, {})
+                # with since, those jobs' updates come with the replay
+                mine = [(e, d) for e, d in state if e != UPDATE_EVENT or d["job_id"] not in since]
+                room = max(0, self._limit(sid) - backlog)
+                for event, data in mine[:room]:
+                    await self._send(sid, event, data)
+                # Sending yields to the loop: a client that left meanwhile is gone from
+                # the joiners (on_disconnect) and must not become a client.
+                if sid in self._joining:
+                    await self._sio.enter_room(sid, _ROOM, namespace=_NAMESPACE)
+                    self._clients.add(sid)
+                    if since or len(mine) > room:  # the rest once it has read these
+                        catch = self._slow[sid] = CatchUp(since)
+                        for event, data in mine[room:]:
+                            catch.fall_behind(event, data["job_id"], data)
+            self._since.pop(sid, None)
+            self._joining.discard(sid)
+            welcomed.add(sid)
+        return welcomed
 
     def _running_state(self) -> list[tuple[str, dict[str, Any]]]:
         state = []
@@ -216,7 +327,7 @@ class Fanout:
                     state.append((event, events[event]))
         # Runs that started before this process's mirror existed: their latest update.
         for job in self._registry.active_jobs():
-            if job.job_id not in self._running and job.status == "running":
+            if job.job_id not in self._running and job.status in GOING:
                 state.append((STATUS_EVENT, status_payload(job)))
                 latest = job.latest
                 if latest is not None:
@@ -228,12 +339,13 @@ class Fanout:
         for sid, catch in list(self._slow.items()):
             if not catch.behind:
                 continue
-            eio_sid = self._eio_sid(sid)
-            backlog = None if eio_sid is None else self._backlog(eio_sid)
+            backlog = self._backlog(sid)
             if backlog is None:
                 self._slow.pop(sid, None)
             elif backlog <= CATCH_UP_BACKLOG:
-                for event, data in await catch.next(self._history, SLOW_BACKLOG - backlog):
-                    await self._send(eio_sid, self._encode(event, data))  # type: ignore[arg-type]
+                lost = catch.coalesced
+                for event, data in await catch.next(self._history, self._limit(sid) - backlog):
+                    await self._send(sid, event, data)
+                self.stats.coalesced += catch.coalesced - lost
                 if catch.behind:
                     self._catch_up_interval = CATCH_UP_INTERVAL

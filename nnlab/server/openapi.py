@@ -105,12 +105,41 @@ _SCHEMAS: dict[str, Any] = {
     "Health": {
         "type": "object",
         "properties": {
-            "status": {"const": "ok"},
+            "status": {
+                "enum": ["ok", "degraded"],
+                "description": "degraded while the Socket.IO mirror's rounds fail",
+            },
             "version": {"type": "string"},
             "clients": {"type": "integer", "description": "connected Socket.IO clients"},
             "networks": {"type": "integer"},
             "jobs": {"type": "integer"},
             "running_jobs": {"type": "integer"},
+            "mirror": {
+                "type": ["object", "null"],
+                "description": "the Socket.IO fan-out's counts since the server started",
+                "properties": {
+                    "sent": {"type": "integer"},
+                    "coalesced": {
+                        "type": "integer",
+                        "description": "events a slow client will never get, replaced by newer ones "
+                        "(updates only when their job's history is kept nowhere)",
+                    },
+                    "dropped": {"type": "integer", "description": "events lost in failed rounds"},
+                    "errors": {"type": "integer", "description": "failed rounds"},
+                    "last_error": {"type": ["string", "null"]},
+                    "last_error_at": {"type": ["number", "null"], "description": "Unix time"},
+                    "failing": {"type": "boolean"},
+                },
+            },
+            "histories": {
+                "type": "object",
+                "description": "finished jobs keeping their full history in memory",
+                "properties": {
+                    "keep_histories": {"type": ["integer", "null"]},
+                    "full_histories": {"type": "integer"},
+                    "trimmed": {"type": "integer"},
+                },
+            },
             "store": {
                 "type": ["object", "null"],
                 "description": "the run store (null when off): its file, whether runs are being "

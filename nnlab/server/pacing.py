@@ -17,6 +17,7 @@ millisecond before the server's loop is told.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     import asyncio
 
 __all__ = ["ACTIVE_MAX", "FAST", "IDLE", "TRAIN_MIN", "Pacer", "Pacing"]
+
+logger = logging.getLogger("nnlab.server")
 
 #: Shortest pause while a job measures (its update is imminent).
 FAST = 0.0002
@@ -149,6 +152,7 @@ class Pacer:
     def _run(self) -> None:
         pacing = Pacing()
         outbox, active_jobs, clock = self._outbox, self._registry.active_jobs, time.monotonic
+        failures = 0
         while not self._stopped:
             if len(outbox) and not self._kicked:
                 self._kicked = True
@@ -156,4 +160,14 @@ class Pacer:
                     self._loop.call_soon_threadsafe(self._wake)
                 except RuntimeError:  # the loop is closed
                     return
-            time.sleep(pacing.next_delay(active_jobs(), clock()))
+            try:
+                delay = pacing.next_delay(active_jobs(), clock())
+            except Exception:
+                # Never stop looking: the mirror would go quiet. Fall back to the idle pace.
+                if failures % 1000 == 0:
+                    logger.exception(
+                        "mirror: the pacer could not plan its next look (%d times)", failures + 1
+                    )
+                failures += 1
+                pacing, delay = Pacing(), IDLE
+            time.sleep(delay)

@@ -72,7 +72,10 @@ class History:
             job = None
         if job is not None:
             history = list(job.history)
-            return [r.update.to_dict() for r in history[epoch:] if r.epoch > epoch][:limit]
+            # a finished job's history may be trimmed to its last epoch: the store has it all
+            if not history or history[0].epoch <= epoch + 1 or self.store is None:
+                start = max(0, epoch + 1 - history[0].epoch) if history else 0
+                return [r.update.to_dict() for r in history[start:] if r.epoch > epoch][:limit]
         if self.store is None:
             return None
         records = await asyncio.to_thread(self.store.updates, job_id, epoch)
@@ -96,6 +99,9 @@ class CatchUp:
         self._updates: dict[str, dict[str, Any]] = {}  # job -> newest update withheld
         # job -> {other event: (newest payload withheld, whether it goes before the updates)}
         self._others: dict[str, dict[str, tuple[dict[str, Any], bool]]] = {}
+        #: Events it will never get: replaced by a newer one while it was behind (updates
+        #: only when the job's history is kept nowhere).
+        self.coalesced = 0
 
     def admit(self, event: str, job_id: str, data: dict[str, Any]) -> bool:
         """Whether to send this live event now: not while ``behind`` (it is kept for the
@@ -121,6 +127,7 @@ class CatchUp:
         if event == UPDATE_EVENT:
             epoch = _epoch(event, data)
             if epoch is None:  # not an epoch of a run: the newest is kept, as is
+                self.coalesced += job_id in self._updates
                 self._updates[job_id] = data
                 return
             # a job first met here: the client has had every epoch before this one
@@ -129,7 +136,7 @@ class CatchUp:
                 self._updates[job_id] = data
         else:
             others = self._others.setdefault(job_id, {})
-            others.pop(event, None)  # the newest goes last
+            self.coalesced += others.pop(event, None) is not None  # the newest goes last
             others[event] = (data, job_id not in self._updates)
 
     async def next(self, history: History, budget: int) -> list[Packet]:
@@ -159,7 +166,10 @@ class CatchUp:
                 else:
                     cursor = self.cursors.get(job_id, 0)
                     got = await history.after(job_id, cursor, max(1, budget - len(out)))
-                    got = [u for u in got or [] if u["epoch"] <= last] or [target]
+                    got = [u for u in got or [] if u["epoch"] <= last]
+                    if not got:  # nobody keeps its history: the newest only
+                        self.coalesced += max(0, last - cursor - 1)
+                        got = [target]
                     self._send(out, job_id, got)
                     if self.cursors[job_id] < last:
                         break  # the budget is spent

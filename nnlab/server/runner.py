@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from nnlab.params import is_int, positive_int
+from nnlab.server import _uvicorn
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, default_max_running_jobs
 from nnlab.server.auth import check_exposure, check_token
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
@@ -257,7 +258,7 @@ class Server:
                 future.result(timeout=2.0)
             except Exception:  # stopping goes on: uvicorn's graceful timeout is the backstop
                 logging.getLogger("nnlab.server").debug("closing clients failed", exc_info=True)
-        self._uvicorn.should_exit = True
+        _uvicorn.request_exit(self._uvicorn)
         if thread is threading.current_thread():
             return
         thread.join(min(timeout, 0.5))
@@ -265,15 +266,8 @@ class Server:
             # A client that stopped reading keeps its connection's writer waiting forever:
             # cut such connections instead of waiting for uvicorn's graceful timeout.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._abort_connections)
+                loop.call_soon_threadsafe(_uvicorn.abort_connections, self._uvicorn)
         thread.join(timeout)
-
-    def _abort_connections(self) -> None:
-        state = getattr(self._uvicorn, "server_state", None)
-        for connection in list(getattr(state, "connections", ())):
-            transport = getattr(connection, "transport", None)
-            if transport is not None:
-                transport.abort()
 
 
 _current: Server | None = None

@@ -51,9 +51,10 @@ function maybeDone() {
     updates: c.updates,
     first: c.first,
   }));
-  console.log(JSON.stringify({ done: true, clients: summary }));
+  const line = JSON.stringify({ done: true, clients: summary }) + "\n";
   for (const c of clients) c.socket.disconnect();
-  setTimeout(() => process.exit(0), 50);
+  // Exit once the (large) line is written: stdout to a pipe is asynchronous in Node.
+  process.stdout.write(line, () => process.exit(0));
 }
 
 function start(i) {
