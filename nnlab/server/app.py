@@ -135,7 +135,7 @@ def create_app(
         store=store,
     )
     register_control_events(sio, api.control)  # pause_job, resume_job, set_learning_rate
-    follower = None if store is None else Follower(store, registry, outbox)
+    follower = None if store is None else Follower(store, registry, outbox, mirror)
     page = _page()
 
     async def test_page(request: Request) -> Response:

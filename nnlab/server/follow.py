@@ -29,10 +29,11 @@ from nnlab.events import (
     EpochRecord,
     TrainingStatus,
 )
+from nnlab.registry import registry as process_registry
 
 if TYPE_CHECKING:
     from nnlab.registry import Registry
-    from nnlab.server.mirror import Outbox
+    from nnlab.server.mirror import Mirror, Outbox
     from nnlab.store import Event, Store
 
 __all__ = ["BATCH", "POLL_INTERVAL", "Follower"]
@@ -53,11 +54,13 @@ class _Run:
 
 
 class Follower:
-    """Puts the store's new events of other processes' runs into ``outbox``."""
+    """Puts into ``outbox`` the store's new events of the runs ``mirror`` does not deliver
+    there: those of other processes (and of a registry of this process it does not watch)."""
 
-    def __init__(self, store: Store, registry: Registry, outbox: Outbox) -> None:
+    def __init__(self, store: Store, registry: Registry, outbox: Outbox, mirror: Mirror) -> None:
         self.store = store
         self._registry = registry
+        self._mirror = mirror
         self._outbox = outbox
         self._last = 0
         self._runs: dict[str, _Run] = {}
@@ -164,8 +167,13 @@ class Follower:
         self._outbox.put((event, job_id, payload))
 
     def _held(self, job_id: str) -> bool:
-        try:
-            self._registry.job(job_id)
-        except KeyError:
-            return False
-        return True
+        """Whether the mirror delivers this run: the server's registry or the process's
+        (when the mirror watches it) holds it."""
+        for reg in (self._registry, process_registry):
+            try:
+                reg.job(job_id)
+            except KeyError:
+                continue
+            if reg is self._registry or self._mirror in reg.observers():
+                return True
+        return False
