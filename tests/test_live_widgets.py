@@ -304,3 +304,24 @@ def test_an_early_stopped_run_ends_with_a_full_bar_that_says_so() -> None:
 def test_watch_says_what_it_takes(wrong: object) -> None:
     with pytest.raises(TypeError, match=r"watch\(\) takes a training run -- the TrainingJob .* job_id"):
         watch(wrong)  # type: ignore[arg-type]
+
+
+def test_the_record_of_a_finished_run_shows_what_the_network_learned() -> None:
+    view = LiveView(display=False, stable=True)
+    job = nnlab.train(nnlab.Network([64, 30, 10], seed=0), epochs=3, seed=0, observers=[view], progress=False)
+    bundle = view.record()
+    correct = job.history[-1].correct
+    assert f"confusion on test: {correct}/300 right" in bundle["text/plain"]
+    assert 'class="nnlab-learned"' in bundle["text/html"]
+    assert bundle["text/html"].count('class="cell"') == 100  # 10 true x 10 predicted
+    # a run that evaluates on nothing has nothing to show there
+    quiet = LiveView(display=False, stable=True)
+    nnlab.train(
+        nnlab.Network([64, 30, 10], seed=0),
+        epochs=1,
+        seed=0,
+        evaluate_on=None,
+        observers=[quiet],
+        progress=False,
+    )
+    assert "confusion" not in quiet.record()["text/plain"]

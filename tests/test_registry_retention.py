@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from recording import make_job
 
 import nnlab
 from nnlab.registry import Registry
@@ -10,10 +11,11 @@ from nnlab.training import TrainingJob
 
 
 def _run(reg: Registry, epochs: int) -> TrainingJob:
-    job = TrainingJob(
-        nnlab.Network([64, 10, 10], seed=0), registry=reg, epochs=epochs, seed=0, progress=False
+    job = make_job(
+        nnlab.Network([64, 10, 10], seed=0), nnlab.datasets.digits(), registry=reg, epochs=epochs, seed=0
     )
-    return job.run()
+    result: TrainingJob = job.run()
+    return result
 
 
 def test_older_finished_jobs_keep_their_summary_and_last_epoch_only() -> None:

@@ -42,6 +42,7 @@ from nnlab.live.state import LiveState
 from nnlab.live.timing import Throttle, live_interval
 from nnlab.observers import Observer, stable_output
 from nnlab.params import ParameterError
+from nnlab.plots import Picture, confusion
 from nnlab.training import JobStateError, TrainingJob
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class LiveView(Observer):
         self.job: TrainingJob | None = None
         self.state = LiveState(title="Training")
         self.display_id = uuid.uuid4().hex
+        self._learned_picture: Picture | None = None
         self._shown = False
         #: Execution counts of the cells that show this view (once per cell).
         self._shown_in: set[int | None] = set()
@@ -260,9 +262,33 @@ class LiveView(Observer):
         self.show()
 
     def record(self, now: float | None = None) -> dict[str, str]:
-        """The static record of the view as it is now: ``text/html`` and ``text/plain``."""
+        """The static record of the view as it is now: ``text/html`` and ``text/plain``.
+
+        Once the run has ended with finished epochs and an evaluation split, the record
+        also shows what the network learned: its confusion matrix on that split (the
+        mistakes and first-layer weights are a call away: :mod:`nnlab.plots`).
+        """
         with self._lock:
-            return record_bundle(self.state, _clock() if now is None else now, timings=self.timings)
+            bundle = record_bundle(self.state, _clock() if now is None else now, timings=self.timings)
+        learned = self._learned()
+        if learned is not None:
+            bundle = {
+                "text/html": bundle["text/html"] + f'<div class="nnlab-learned">{learned.html}</div>',
+                "text/plain": bundle["text/plain"] + "\n\n" + learned.text,
+            }
+        return bundle
+
+    def _learned(self) -> Picture | None:
+        """The confusion matrix of a finished run on its evaluation split, drawn once."""
+        job = self.job
+        if job is None or not job.done or not job.history or job.params.evaluate_on is None:
+            return None
+        if self._learned_picture is None:
+            try:
+                self._learned_picture = confusion(job, split=job.params.evaluate_on)
+            except Exception:  # a record without it beats no record
+                return None
+        return self._learned_picture
 
     def _write_record(self, now: float) -> None:
         if not self._shown:

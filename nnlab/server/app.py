@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT
 from nnlab.registry import Registry
 from nnlab.registry import registry as process_registry
-from nnlab.server import _engineio
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_max_running_jobs
 from nnlab.server.api import RestApi
 from nnlab.server.auth import TokenGuard, TokenMiddleware, require_token_on_connect

@@ -42,8 +42,8 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT, UPDATE_EVENT
-from nnlab.server import _engineio
 from nnlab.server.mirror import Outbox, status_payload
 from nnlab.server.pacing import Pacer
 from nnlab.server.replay import CatchUp, History, parse_since

@@ -20,8 +20,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import nnlab.server._uvicorn as _uvicorn
 from nnlab.params import is_int, positive_int
-from nnlab.server import _uvicorn
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, default_max_running_jobs
 from nnlab.server.auth import check_exposure, check_token
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
