@@ -15,14 +15,23 @@ thread, contenders interleaved, so a busy machine slows both alike):
    2,000 x 784 random MNIST-shaped rows (a checkpoint of 640 kB every epoch);
 3. writer throughput: epochs per second committed, with and without a checkpoint each;
 4. resume: ``nnlab.resume`` of a run with one epoch left, against ``nnlab.train`` of one
-   epoch of the same network.
+   epoch of the same network;
+5. replay on Socket.IO: a client connecting with ``auth: {since: {job: 0}}`` to a finished
+   run of 1,000 epochs (from memory, and from the store after a restart), against the same
+   server sending 1,000 live updates to the same client, first update to last;
+6. following the store: how long after an epoch ends in a run the server does not hold
+   (another kernel's) a connected client has its update (the store's writer commits every
+   0.2 s at most, the follower looks every 0.1 s).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,9 @@ from threadpoolctl import threadpool_limits
 import nnlab
 from nnlab.observers import Observer
 from nnlab.params import check_params
+from nnlab.registry import Registry
+from nnlab.server import Server
+from nnlab.server.mirror import get_mirror
 from nnlab.store import Store
 from nnlab.store.writer import Writer
 
@@ -188,6 +200,120 @@ def resume_time(folder: Path, repeats: int, data: nnlab.Dataset) -> None:
     )
 
 
+class Receiver:
+    """A python-socketio client noting when each training_update arrives."""
+
+    def __init__(self, url: str, auth: dict[str, Any] | None = None) -> None:
+        import socketio
+
+        self.times: list[float] = []
+        self.wall: list[float] = []
+        self.epochs: list[int] = []
+        self.done = threading.Event()
+        self.expect = 0
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("training_update", self._got)
+        self.client.connect(url, transports=["websocket"], auth=auth, wait_timeout=10)
+
+    def _got(self, data: dict[str, Any]) -> None:
+        self.times.append(time.perf_counter())
+        self.wall.append(time.time())
+        self.epochs.append(data["epoch"])
+        if len(self.epochs) >= self.expect:
+            self.done.set()
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def replay(folder: Path, repeats: int, data: nnlab.Dataset, n: int = 1000) -> None:
+    path = folder / "replay.sqlite"
+    registry = Registry()
+    net = nnlab.Network([64, 10, 10], seed=0)
+    store = Store(path)
+    saver = store.observer()
+    params = check_params(net, data, epochs=n, mini_batch_size=100, seed=0)
+    job = nnlab.TrainingJob(net, data, params, observers=[saver], registry=registry)
+    store.watch(job, saver)
+    job.run()
+    store.flush()
+    payloads = [r.update.to_dict() for r in job.history]
+    live: list[float] = []
+    memory: list[float] = []
+    stored: list[float] = []
+    with Server(port=0, store=store, registry=registry) as server:
+        mirror = get_mirror(registry)
+        for _ in range(repeats):
+            client = Receiver(server.url)
+            client.expect = n
+            for payload in payloads:
+                mirror.publish("training_update", payload["job_id"], payload)
+            # the run is over (else the next client is welcomed with its latest update)
+            mirror.publish("training_status", job.job_id, job.status_record().to_dict())
+            client.done.wait(60)
+            live.append(client.times[-1] - client.times[0])
+            client.close()
+            t = time.perf_counter()
+            client = Receiver(server.url, auth={"since": {job.job_id: 0}})
+            client.expect = n
+            client.done.wait(60)
+            assert client.epochs == list(range(1, n + 1))
+            memory.append(client.times[-1] - t)
+            client.close()
+    with Server(port=0, store=store, registry=Registry()) as server:  # after a restart
+        for _ in range(repeats):
+            t = time.perf_counter()
+            client = Receiver(server.url, auth={"since": {job.job_id: 0}})
+            client.expect = n
+            client.done.wait(60)
+            assert client.epochs == list(range(1, n + 1))
+            stored.append(client.times[-1] - t)
+            client.close()
+    store.close()
+    base = statistics.median(live)
+    print(f"  {n} live updates, first to last: {base * 1e3:.1f} ms (baseline)")
+    for name, values in (("from memory", memory), ("from the store", stored)):
+        v = statistics.median(values)
+        print(f"  replay of {n} epochs {name}, connect to last: {v * 1e3:.1f} ms: {v / base:.2f}x")
+
+
+#: Another kernel: trains into the store (argv[1]), printing when each epoch ended.
+TRAINER = """
+import sys, time
+import nnlab
+from nnlab.observers import Observer
+
+class Stamp(Observer):
+    def on_epoch_end(self, job, record):
+        print(record.epoch, time.time(), flush=True)
+        time.sleep(0.05)
+
+nnlab.train(nnlab.Network([64, 30, 10], seed=0), epochs=int(sys.argv[2]), seed=0, progress=False,
+            store=sys.argv[1], observers=[Stamp()])
+"""
+
+
+def follow_latency(folder: Path, epochs: int = 60) -> None:
+    path = folder / "follow.sqlite"
+    with Server(port=0, store=path, registry=Registry()) as server:
+        client = Receiver(server.url)
+        client.expect = epochs
+        trainer = subprocess.run(
+            [sys.executable, "-c", TRAINER, str(path), str(epochs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        client.done.wait(60)
+        client.close()
+    ended = {int(e): float(t) for e, t in (line.split() for line in trainer.stdout.splitlines())}
+    delays = [(t - ended[e]) * 1e3 for e, t in zip(client.epochs, client.wall)]
+    print(
+        f"  epoch end in another process to a client of the server: p50 {statistics.median(delays):.0f} ms, "
+        f"p95 {percentile(delays, 95):.0f} ms, max {max(delays):.0f} ms ({len(delays)} epochs)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -210,6 +336,10 @@ def main() -> None:
         throughput(folder, 2000, digits)
         print("4. resume")
         resume_time(folder, args.repeats, digits)
+        print("5. replay on Socket.IO")
+        replay(folder, args.repeats, digits)
+        print("6. following the store")
+        follow_latency(folder)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ from nnlab.datasets import Dataset
 from nnlab.network import Network
 from nnlab.params import HalveOnPlateau, ParameterError, TrainingParams, check_params, positive_int
 from nnlab.progress import make_progress
-from nnlab.registry import NetworkBusyError, registry
+from nnlab.registry import NetworkBusyError, Registry, registry
 from nnlab.store import Run, RunTable, Store, StoreError, resolve_store
 from nnlab.store.core import LIVE
 from nnlab.store.runs import build_network
 from nnlab.training import TrainingJob, resolve_data
 
-__all__ = ["jobs", "last_job", "networks", "resume", "run", "runs", "train"]
+__all__ = ["jobs", "last_job", "networks", "resume", "resume_job", "run", "runs", "train"]
 
 #: What ``store=`` accepts: a path, a :class:`~nnlab.store.Store`, ``False`` (memory only)
 #: or ``None`` (``$NNLAB_STORE``, else the default file).
@@ -161,6 +161,25 @@ def resume(
     ...
     nnlab.store.schema.StoreError: resume needs the run store, which is off: ...
     """
+    job = resume_job(
+        job_id, data, store=store, observers=observers, progress=progress, checkpoint_every=checkpoint_every
+    )
+    return job.start() if background else job.run()
+
+
+def resume_job(
+    job_id: str,
+    data: Dataset | str | None = None,
+    *,
+    store: StoreArg = None,
+    observers: Iterable[Any] = (),
+    progress: Any = False,
+    checkpoint_every: int | None = None,
+    registry: Registry = registry,
+) -> TrainingJob:
+    """The job :func:`resume` runs, not started yet: the run is claimed in the store
+    (``queued``, for this process), so start it (or hand it to a server's queue) now.
+    Raises ``StoreError`` naming why a run cannot be resumed."""
     saving = resolve_store(store)
     if saving is None:
         raise StoreError(
@@ -192,11 +211,13 @@ def resume(
             ) from exc
     else:
         dataset = resolve_data(data)
-    net = _network_for(summary["network"], state)
+    net = _network_for(summary["network"], state, registry)
     every = _checkpoint_every(checkpoint_every)
     view = make_progress(progress)
     saver = saving.observer(every)
-    job = TrainingJob(net, dataset, params, observers=[*([view] if view else []), *observers, saver])
+    job = TrainingJob(
+        net, dataset, params, observers=[*([view] if view else []), *observers, saver], registry=registry
+    )
     job.resume_from(state, history, job_id=job_id)
     job.created_at = summary["created_at"]
     try:
@@ -207,17 +228,17 @@ def resume(
             "try again when the file is free"
         ) from exc
     saving.watch(job, saver, resumed_from=state.epoch)
-    return job.start() if background else job.run()
+    return job
 
 
-def _network_for(description: dict[str, Any], state: Any) -> Network:
+def _network_for(description: dict[str, Any], state: Any, reg: Registry = registry) -> Network:
     """This process's network of that id (so ``net`` in the notebook trains on), else a new one."""
     built = build_network(description, state)
     try:
-        net = registry.network(built.network_id)
+        net = reg.network(built.network_id)
     except KeyError:
         return built
-    active = registry.active_job(net.network_id)
+    active = reg.active_job(net.network_id)
     if active is not None:
         raise NetworkBusyError(net.network_id, active.job_id)
     if [w.shape for w in net.weights] != [w.shape for w in built.weights]:

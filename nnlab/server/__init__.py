@@ -18,8 +18,11 @@ Modules: :mod:`~nnlab.server.runner` (the background thread and :func:`serve`),
 :mod:`~nnlab.server.bodies` (input checks), :mod:`~nnlab.server.admission` (run slots
 and the queue of REST jobs), :mod:`~nnlab.server.auth` (the token), :mod:`~nnlab.server.openapi`,
 :mod:`~nnlab.server.mirror`, :mod:`~nnlab.server.pacing` and :mod:`~nnlab.server.fanout`
-(the Socket.IO mirror), :mod:`~nnlab.server.cli` (``nnlab serve``). Importing this package
-is cheap: socketio, starlette and uvicorn load on the first start.
+(the Socket.IO mirror), :mod:`~nnlab.server.replay` (catching clients up),
+:mod:`~nnlab.server.stored` and :mod:`~nnlab.server.follow` (the run store: stored runs
+over REST, other processes' runs on Socket.IO), :mod:`~nnlab.server.cli` (``nnlab
+serve``). Importing this package is cheap: socketio, starlette and uvicorn load on the
+first start.
 """
 
 from __future__ import annotations

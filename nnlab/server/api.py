@@ -22,7 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnlab import datasets
-from nnlab.events import STATUSES
+from nnlab.events import FINISHED, STATUSES
+from nnlab.launch import resume_job
 from nnlab.network import Network, count_parameters
 from nnlab.params import ParameterError, check_params, positive_int
 from nnlab.registry import Job, NetworkBusyError, Registry
@@ -44,6 +45,8 @@ from nnlab.server.bodies import (
 )
 from nnlab.server.control import PATCH_FIELDS, JobControl
 from nnlab.server.openapi import openapi_document
+from nnlab.server.stored import SaveWhenStarted, stored_job, stored_jobs, stored_networks, stored_summary
+from nnlab.store import Store, StoreError
 from nnlab.training import TrainingJob, resolve_data
 
 __all__ = ["RETRY_AFTER_SECONDS", "RestApi"]
@@ -94,7 +97,8 @@ class RestApi:
 
     Jobs run through ``admission`` (by default one slot per CPU and 100 waiting jobs);
     creating a network is refused once all networks together would exceed
-    ``max_total_parameters`` weights and biases.
+    ``max_total_parameters`` weights and biases. With a run ``store``, REST jobs are saved
+    to it and the stored runs of every process are listed beside the registry's.
     """
 
     def __init__(
@@ -105,8 +109,10 @@ class RestApi:
         mirror: Callable[[], dict[str, Any]] | None = None,
         admission: Admission | None = None,
         max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
+        store: Store | None = None,
     ) -> None:
         self.registry = registry
+        self.store = store
         self.clients = clients
         self.mirror = mirror
         self.admission = admission or Admission(registry, default_max_running_jobs())
@@ -129,6 +135,7 @@ class RestApi:
             Route("/api/jobs/{job_id}", self.get_job, methods=["GET"]),
             Route("/api/jobs/{job_id}", self.update_job, methods=["PATCH"]),
             Route("/api/jobs/{job_id}/cancel", self.cancel_job, methods=["POST"]),
+            Route("/api/jobs/{job_id}/updates", self.job_updates, methods=["GET"]),
             Route("/api/jobs/{job_id}/pause", self.pause_job, methods=["POST"]),
             Route("/api/jobs/{job_id}/resume", self.resume_job, methods=["POST"]),
             Route("/api/datasets", self.list_datasets, methods=["GET"]),
@@ -181,12 +188,33 @@ class RestApi:
                 "queued_jobs": sum(job.status == "queued" for job in self.registry.active_jobs()),
                 "mirror": mirror,
                 "histories": self.registry.retention(),
+                "store": self.store_health(),
             }
         )
 
+    def store_health(self) -> dict[str, Any] | None:
+        """The health's ``store``: the file, whether runs are being saved and why not
+        (``None`` when the store is off)."""
+        store = self.store
+        if store is None:
+            return None
+        return {"path": str(store.path), "saving": store.healthy, "failure": store.failure}
+
     @_endpoint
     async def list_networks(self, request: Request) -> Response:
-        return JSONResponse([self._network_json(net) for net in self.registry.networks()])
+        held = [self._network_json(net) for net in self.registry.networks()]
+        store = self.store
+        if store is None:
+            return JSONResponse(held)
+        stored = await run_in_threadpool(self._read_store, stored_networks, store, self.registry)
+        for data in held:  # the registry's view wins; the store adds runs of other processes
+            other = stored.pop(data["network_id"], None)
+            if other is not None:
+                data["job_ids"] = [
+                    *other["job_ids"],
+                    *(j for j in data["job_ids"] if j not in other["job_ids"]),
+                ]
+        return JSONResponse(held + list(stored.values()))
 
     @_endpoint
     async def create_network(self, request: Request) -> Response:
@@ -247,6 +275,11 @@ class RestApi:
         if active is not None:
             raise _busy(net.network_id, active.job_id)
         job = await run_in_threadpool(self._make_job, net, options)
+        self._submit(job)
+        return JSONResponse(job.to_dict(), status_code=202)
+
+    def _submit(self, job: TrainingJob) -> None:
+        """Hand ``job`` to the admission queue, or answer why not (409, 429, 503)."""
         try:
             self.admission.submit(job)
         except NetworkBusyError as exc:
@@ -262,12 +295,13 @@ class RestApi:
             ) from None
         except AdmissionClosedError as exc:
             raise ApiError(503, None, f"{exc}: start it again, then retry") from None
-        return JSONResponse(job.to_dict(), status_code=202)
 
     def _make_job(self, net: Network, options: dict[str, Any]) -> TrainingJob:
+        observers = [] if self.store is None else [SaveWhenStarted(self.store)]
         try:
             data = resolve_data(options.pop("data", None))
-            return TrainingJob(net, data, check_params(net, data, **options), registry=self.registry)
+            params = check_params(net, data, **options)
+            return TrainingJob(net, data, params, observers=observers, registry=self.registry)
         except ParameterError as exc:
             raise ApiError(422, exc.field, str(exc)) from None
         except datasets.MnistUnavailableError as exc:
@@ -284,15 +318,116 @@ class RestApi:
         status = request.query_params.get("status")
         if status is not None and status not in STATUSES:
             raise ApiError(422, "status", f"status must be one of {list(STATUSES)}, got {status!r}")
-        jobs = self.registry.jobs(network_id)
+        jobs = [job.to_dict(history=False) for job in self.registry.jobs(network_id)]
+        store = self.store
+        if store is not None:
+            stored = await run_in_threadpool(self._read_store, stored_jobs, store, self.registry, network_id)
+            jobs = sorted(jobs + stored, key=lambda job: job["created_at"])
         if status is not None:
-            jobs = [job for job in jobs if job.status == status]
-        return JSONResponse([job.to_dict(history=False) for job in jobs])
+            jobs = [job for job in jobs if job["status"] == status]
+        return JSONResponse(jobs)
 
     @_endpoint
     async def get_job(self, request: Request) -> Response:
         history = flag(request.query_params.get("history"), "history", True)
-        return JSONResponse(self._job(request).to_dict(history=history))
+        job = await self._held_or_stored(request)
+        if not isinstance(job, dict):
+            return JSONResponse(job.to_dict(history=history))
+        store = self.store
+        assert store is not None
+        return JSONResponse(
+            await run_in_threadpool(self._read_store, stored_job, store, job, history=history)
+        )
+
+    async def _held_or_stored(self, request: Request) -> Job | dict[str, Any]:
+        """The registry's job of the path's id, else the stored run's summary; 404 if neither."""
+        job_id = request.path_params["job_id"]
+        try:
+            return self.registry.job(job_id)
+        except KeyError:
+            pass
+        store = self.store
+        summary: dict[str, Any] | None = None
+        if store is not None:
+            summary = await run_in_threadpool(self._read_store, stored_summary, store, job_id)
+        if summary is None:
+            raise ApiError(404, "job_id", f"no job with id {job_id!r}: GET /api/jobs lists them")
+        return summary
+
+    @staticmethod
+    def _read_store(read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``read(*args)`` on the store, a file that cannot be read being a 503 naming it."""
+        try:
+            return read(*args, **kwargs)
+        except StoreError as exc:
+            raise ApiError(503, None, str(exc)) from None
+
+    @_endpoint
+    async def job_updates(self, request: Request) -> Response:
+        after = _after(request.query_params.get("after"))
+        job = await self._held_or_stored(request)
+        store = self.store
+        if not isinstance(job, dict):
+            history = list(job.history)
+            # a finished job's history may be trimmed to its last epoch: the store has it all
+            if store is None or not history or history[0].epoch <= after + 1:
+                return JSONResponse([r.update.to_dict() for r in history if r.epoch > after])
+        assert store is not None
+        job_id = job["job_id"] if isinstance(job, dict) else job.job_id
+        records = await run_in_threadpool(self._read_store, store.updates, job_id, after)
+        return JSONResponse([r.update.to_dict() for r in records])
+
+    @_endpoint
+    async def resume_job(self, request: Request) -> Response:
+        """Resume a paused job, or an ``interrupted`` or ``cancelled`` run.
+
+        One route, two cases: a job of this process that has not ended (paused) goes on
+        from the mini-batch where it paused (200, :mod:`nnlab.server.control`); one that
+        has, or a run only the store holds, goes on from its last checkpoint through the
+        admission queue (202).
+        """
+        job_id = request.path_params["job_id"]
+        found = await self._held_or_stored(request)
+        if not isinstance(found, dict) and not found.done:  # paused (or running: no change)
+            return JSONResponse(await self.control.resume(job_id))
+        status = found["status"] if isinstance(found, dict) else found.status
+        if status not in ("interrupted", "cancelled"):
+            # not finished: a run another process is training
+            why = f"has already ended ({status})" if status in FINISHED else f"is {status} in another process"
+            raise ApiError(
+                409,
+                "job_id",
+                f"job {job_id} {why}: only an interrupted or cancelled run can be resumed, "
+                "from its last checkpoint",
+                job_status=status,
+            )
+        store = self.store
+        if store is None:
+            raise ApiError(
+                409,
+                "job_id",
+                f"job {job_id} has already ended ({status}) and resuming it from its last checkpoint "
+                "needs the run store: this server keeps none (start it with store='path.sqlite' or "
+                "`nnlab serve --store PATH`)",
+                job_status=status,
+            )
+        job = await run_in_threadpool(self._resumed, job_id, store)
+        self._submit(job)
+        return JSONResponse(job.to_dict(history=False), status_code=202)
+
+    def _resumed(self, job_id: str, store: Store) -> TrainingJob:
+        try:
+            return resume_job(job_id, store=store, registry=self.registry)
+        except StoreError as exc:
+            raise ApiError(409, "job_id", str(exc)) from None
+        except KeyError:
+            raise ApiError(
+                409, "job_id", f"job {job_id} cannot be resumed: the run store {store.path} does not hold it"
+            ) from None
+        except NetworkBusyError as exc:
+            raise _busy(exc.network_id, exc.job_id) from None
+        except ParameterError as exc:
+            raise ApiError(409, "job_id", str(exc)) from None
 
     @_endpoint
     async def cancel_job(self, request: Request) -> Response:
@@ -312,10 +447,6 @@ class RestApi:
         return JSONResponse(await self.control.pause(request.path_params["job_id"]))
 
     @_endpoint
-    async def resume_job(self, request: Request) -> Response:
-        return JSONResponse(await self.control.resume(request.path_params["job_id"]))
-
-    @_endpoint
     async def update_job(self, request: Request) -> Response:
         self._job(request)  # 404 before looking at the body
         body = await read_object(request, PATCH_FIELDS)
@@ -328,6 +459,25 @@ class RestApi:
     @_endpoint
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document())
+
+
+def _after(text: str | None) -> int:
+    """The ``after`` query parameter: an epoch, 0 or more (default 0: every epoch).
+
+    >>> _after(None), _after("3")
+    (0, 3)
+    """
+    if text is None:
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ApiError(
+            422, "after", f"after must be an epoch number, 0 or more (0: every epoch), got {text!r}"
+        )
+    return value
 
 
 def dataset_summaries() -> list[dict[str, Any]]:

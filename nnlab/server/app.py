@@ -37,8 +37,11 @@ from nnlab.server.auth import TokenGuard, TokenMiddleware, require_token_on_conn
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
 from nnlab.server.control import register_control_events
 from nnlab.server.fanout import Fanout
+from nnlab.server.follow import Follower
 from nnlab.server.mirror import Outbox, get_mirror, status_payload
 from nnlab.server.proxy import TEST_PAGE
+from nnlab.server.replay import History
+from nnlab.store import Store
 
 __all__ = ["PING_INTERVAL", "PING_TIMEOUT", "ServerApp", "create_app"]
 
@@ -79,13 +82,16 @@ def create_app(
     max_running_jobs: int | None = None,
     max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
     max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
+    store: Store | None = None,
 ) -> ServerApp:
     """Build the app; it mirrors runs only while served (between lifespan start and end).
 
     ``token``: REST calls and Socket.IO connections must present it (``None``: open).
     ``max_running_jobs`` (default ``$NNLAB_MAX_RUNNING_JOBS`` or the number of CPUs) REST
     jobs train at once, ``max_queued_jobs`` more wait; the networks held total at most
-    ``max_total_parameters`` weights and biases.
+    ``max_total_parameters`` weights and biases. With a run ``store``, REST jobs are saved
+    to it, the REST API answers for its runs too, and the runs other processes write to
+    it are mirrored to clients (:mod:`nnlab.server.follow`).
     """
     guard = TokenGuard(token)
     sio = socketio.AsyncServer(
@@ -104,7 +110,7 @@ def create_app(
         registry = process_registry
     mirror = get_mirror(registry)
     outbox = Outbox()
-    fanout = Fanout(sio, outbox, registry)
+    fanout = Fanout(sio, outbox, registry, History(registry, store))
     sio.on("connect", fanout.on_connect)
     sio.on("disconnect", fanout.on_disconnect)
     # A closing polling client's held GET is answered at once (not after the ping timeout).
@@ -126,8 +132,10 @@ def create_app(
         mirror=fanout.stats.to_dict,
         admission=admission,
         max_total_parameters=max_total_parameters,
+        store=store,
     )
     register_control_events(sio, api.control)  # pause_job, resume_job, set_learning_rate
+    follower = None if store is None else Follower(store, registry, outbox, mirror)
     page = _page()
 
     async def test_page(request: Request) -> Response:
@@ -151,9 +159,13 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         mirror.subscribe(outbox)
         await fanout.start()
+        if follower is not None:
+            await follower.start()
         try:
             yield
         finally:
+            if follower is not None:
+                await follower.stop()
             await asyncio.to_thread(admission.close)
             await fanout.stop()
             mirror.unsubscribe(outbox)

@@ -79,6 +79,17 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         default=DEFAULT_MAX_TOTAL_PARAMETERS,
         help=f"weights and biases all networks held may total (default {DEFAULT_MAX_TOTAL_PARAMETERS:,})",
     )
+    store = p.add_mutually_exclusive_group()
+    store.add_argument(
+        "--store",
+        metavar="PATH",
+        default=None,
+        help="the run store to save REST runs to, answer for and follow (default $NNLAB_STORE, "
+        "else the per-user runs.sqlite that notebooks write to)",
+    )
+    store.add_argument(
+        "--no-store", action="store_true", help="keep runs in memory only: no file, no other kernels' runs"
+    )
     p.set_defaults(run=_run_serve)
 
 
@@ -111,11 +122,13 @@ def _run_serve(args: argparse.Namespace) -> int:
         max_running_jobs=args.max_running_jobs,
         max_queued_jobs=args.max_queued_jobs,
         max_total_parameters=args.max_total_parameters,
+        store=False if args.no_store else args.store,
     ).start()
     _log_to_stderr()
     try:
         signal.signal(signal.SIGTERM, terminate)
         print(server.endpoints(), flush=True)
+        print(server.store_line(), flush=True)
         if token is not None:
             print(f"token: {token}", flush=True)
             print(

@@ -9,10 +9,14 @@ client's Engine.IO queue. Three rules keep clients consistent and memory bounded
   event handed over so far), then every later event; it never gets an epoch twice.
 * **Slow clients are caught up, not buffered.** python-socketio queues without limit. A
   client whose queue holds more than ``SLOW_BACKLOG`` packets (a frozen tab, a stalled
-  network) gets nothing more for now; for each job only its newest update and status are
-  kept for it, and sent once its queue has drained to ``CATCH_UP_BACKLOG``. Memory per such
-  client is bounded by ``SLOW_BACKLOG`` packets plus one update per job, however fast
+  network) gets nothing more for now; for each job only the last epoch it has and the
+  newest update and status are kept for it. Once its queue has drained to
+  ``CATCH_UP_BACKLOG`` it is sent every epoch it missed, from the job's history (in memory,
+  or the run store), a queue's worth at a time (:mod:`nnlab.server.replay`). Memory per
+  such client is bounded by ``SLOW_BACKLOG`` packets plus one update per job, however fast
   training runs; a client that stops answering pings is dropped by Engine.IO.
+* **Replay.** A client that connects with ``auth: {since: {job_id: last epoch seen}}`` is
+  caught up the same way on those jobs before it gets their live updates, none twice.
 * **A poll never carries more than** ``POLL_PACKETS``. Engine.IO answers a long-poll with
   everything queued, and python-engineio's client (under python-socketio's) rejects an
   answer of more than 16 packets and disconnects ("transport error"): under load a burst
@@ -42,6 +46,7 @@ import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT, UPDATE_EVENT
 from nnlab.server.mirror import Outbox, status_payload
 from nnlab.server.pacing import Pacer
+from nnlab.server.replay import CatchUp, History, parse_since
 
 if TYPE_CHECKING:
     import socketio
@@ -67,6 +72,8 @@ POLL_PACKETS = 16
 POLL_BACKLOG = POLL_PACKETS - 2
 #: Seconds between checks on slow clients (only while there are any).
 SLOW_CHECK_INTERVAL = 0.05
+#: Seconds between two queues' worth of catch-up while a client reads.
+CATCH_UP_INTERVAL = 0.005
 
 _NAMESPACE = "/"
 #: The room of clients past their replay (new clients join it once welcomed).
@@ -81,7 +88,8 @@ class MirrorStats:
 
     #: Events handed to clients (one per client reached).
     sent: int = 0
-    #: Updates a slow client will never get because a newer one of the same job replaced it.
+    #: Events a slow client will never get because a newer one of the same job replaced it
+    #: (updates only when the job's history is kept nowhere: see :mod:`nnlab.server.replay`).
     coalesced: int = 0
     #: Events lost because the round that was delivering them failed.
     dropped: int = 0
@@ -101,7 +109,9 @@ class MirrorStats:
 class Fanout:
     """Delivers the outbox's events to every client of one Socket.IO server."""
 
-    def __init__(self, sio: socketio.AsyncServer, outbox: Outbox, registry: Registry) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, outbox: Outbox, registry: Registry, history: History | None = None
+    ) -> None:
         self._sio = sio
         self._outbox = outbox
         self._registry = registry
@@ -112,8 +122,13 @@ class Fanout:
         self._clients: set[str] = set()
         #: Clients connected whose replay of the running jobs is still due.
         self._joining: set[str] = set()
-        #: Slow clients -> for each (job id, event) the newest payload they have not had.
-        self._slow: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        #: Where missed epochs come from (memory, the run store).
+        self._history = history or History(registry)
+        #: Clients that asked for a replay or were ever slow -> what they had and are owed.
+        self._slow: dict[str, CatchUp] = {}
+        #: Joining clients' ``auth.since``.
+        self._since: dict[str, dict[str, int]] = {}
+        self._catch_up_interval = SLOW_CHECK_INTERVAL
         #: Running jobs as clients have seen them: job id -> {event: payload}.
         self._running: dict[str, dict[str, dict[str, Any]]] = {}
         self.stats = MirrorStats()
@@ -143,6 +158,12 @@ class Fanout:
 
     # ------------------------------------------------------------------ Socket.IO handlers
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            since = parse_since(auth)
+        except ValueError as exc:
+            raise ConnectionRefusedError(str(exc)) from None
+        if since:
+            self._since[sid] = since
         self._joining.add(sid)
         if self._kick is not None:
             self._kick.set()
@@ -154,15 +175,16 @@ class Fanout:
         self._joining.discard(sid)
         self._clients.discard(sid)
         self._slow.pop(sid, None)
+        self._since.pop(sid, None)
 
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
         assert self._kick is not None
         kick = self._kick
         while True:
-            if self._slow:
+            if any(catch.behind for catch in self._slow.values()):
                 with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                    await asyncio.wait_for(kick.wait(), SLOW_CHECK_INTERVAL)
+                    await asyncio.wait_for(kick.wait(), self._catch_up_interval)
             else:
                 await kick.wait()
             kick.clear()
@@ -240,26 +262,28 @@ class Fanout:
         self.stats.sent += 1
 
     async def _broadcast(self, event: str, job_id: str, data: dict[str, Any], skip: set[str]) -> None:
-        key = (job_id, event)
         skipped = list(skip)
         sent = 0
         for sid in self._clients:
             if sid in skip:
                 continue
-            missed = self._slow.get(sid)
-            if missed is None:
-                backlog = self._backlog(sid)
-                if backlog is None:
-                    skipped.append(sid)
-                    continue
-                if backlog < self._limit(sid):
-                    sent += 1
-                    continue
-                missed = self._slow[sid] = {}
+            catch = self._slow.get(sid)
+            if catch is not None and not catch.admit(event, job_id, data):
+                skipped.append(sid)  # kept for its catch-up, or an epoch it has had
+                continue
+            backlog = self._backlog(sid)
+            if backlog is None:
+                skipped.append(sid)
+                continue
+            if backlog < self._limit(sid):
+                sent += 1
+                if catch is not None:
+                    catch.sent(event, job_id, data)
+                continue
             skipped.append(sid)
-            if missed.pop(key, None) is not None:  # the newest goes last, so catch-up keeps the order
-                self.stats.coalesced += 1
-            missed[key] = data
+            if catch is None:
+                catch = self._slow[sid] = CatchUp()
+            catch.fall_behind(event, job_id, data)
         if sent:
             # One encoding for every client (python-socketio reuses the packet).
             await self._sio.emit(event, data, to=_ROOM, namespace=_NAMESPACE, skip_sid=skipped)
@@ -275,16 +299,22 @@ class Fanout:
         for sid in list(self._joining):
             backlog = self._backlog(sid)
             if backlog is not None:
+                since = self._since.get(sid, {})
+                # with since, those jobs' updates come with the replay
+                mine = [(e, d) for e, d in state if e != UPDATE_EVENT or d["job_id"] not in since]
                 room = max(0, self._limit(sid) - backlog)
-                for event, data in state[:room]:
+                for event, data in mine[:room]:
                     await self._send(sid, event, data)
                 # Sending yields to the loop: a client that left meanwhile is gone from
                 # the joiners (on_disconnect) and must not become a client.
                 if sid in self._joining:
                     await self._sio.enter_room(sid, _ROOM, namespace=_NAMESPACE)
                     self._clients.add(sid)
-                    if len(state) > room:  # the rest once it has read these
-                        self._slow[sid] = {(d["job_id"], e): d for e, d in state[room:]}
+                    if since or len(mine) > room:  # the rest once it has read these
+                        catch = self._slow[sid] = CatchUp(since)
+                        for event, data in mine[room:]:
+                            catch.fall_behind(event, data["job_id"], data)
+            self._since.pop(sid, None)
             self._joining.discard(sid)
             welcomed.add(sid)
         return welcomed
@@ -305,12 +335,17 @@ class Fanout:
         return state
 
     async def _catch_up_slow_clients(self) -> None:
-        for sid, missed in list(self._slow.items()):
+        self._catch_up_interval = SLOW_CHECK_INTERVAL
+        for sid, catch in list(self._slow.items()):
+            if not catch.behind:
+                continue
             backlog = self._backlog(sid)
             if backlog is None:
                 self._slow.pop(sid, None)
             elif backlog <= CATCH_UP_BACKLOG:
-                for key in list(missed)[: self._limit(sid) - backlog]:
-                    await self._send(sid, key[1], missed.pop(key))
-                if not missed:  # (a client that left meanwhile is already gone from _slow)
-                    self._slow.pop(sid, None)
+                lost = catch.coalesced
+                for event, data in await catch.next(self._history, self._limit(sid) - backlog):
+                    await self._send(sid, event, data)
+                self.stats.coalesced += catch.coalesced - lost
+                if catch.behind:
+                    self._catch_up_interval = CATCH_UP_INTERVAL

@@ -119,7 +119,11 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "the Socket.IO fan-out's counts since the server started",
                 "properties": {
                     "sent": {"type": "integer"},
-                    "coalesced": {"type": "integer", "description": "updates replaced by newer ones"},
+                    "coalesced": {
+                        "type": "integer",
+                        "description": "events a slow client will never get, replaced by newer ones "
+                        "(updates only when their job's history is kept nowhere)",
+                    },
                     "dropped": {"type": "integer", "description": "events lost in failed rounds"},
                     "errors": {"type": "integer", "description": "failed rounds"},
                     "last_error": {"type": ["string", "null"]},
@@ -134,6 +138,16 @@ _SCHEMAS: dict[str, Any] = {
                     "keep_histories": {"type": ["integer", "null"]},
                     "full_histories": {"type": "integer"},
                     "trimmed": {"type": "integer"},
+                },
+            },
+            "store": {
+                "type": ["object", "null"],
+                "description": "the run store (null when off): its file, whether runs are being "
+                "saved, and why not",
+                "properties": {
+                    "path": {"type": "string"},
+                    "saving": {"type": "boolean"},
+                    "failure": _NULLABLE_STRING,
                 },
             },
         },
@@ -369,7 +383,9 @@ _PATHS: dict[str, Any] = {
     "/api/networks": {
         "get": {
             "summary": "List networks",
-            "description": "Networks created here and those trained or registered in the notebook.",
+            "description": "Networks created here and those trained or registered in the notebook; "
+            "with a run store, also the networks of every stored run (other kernels' and runs "
+            "from before a restart), each as its newest run left it.",
             "operationId": "listNetworks",
             "responses": {"200": _json(_array("Network"), "every network, oldest first")},
         },
@@ -465,6 +481,9 @@ _PATHS: dict[str, Any] = {
     "/api/jobs": {
         "get": {
             "summary": "List jobs",
+            "description": "This process's jobs and, with a run store, every stored run: other "
+            "kernels' runs and those from before a restart (status interrupted when their "
+            "process died).",
             "operationId": "listJobs",
             "parameters": [
                 {"name": "network_id", "in": "query", "schema": {"type": "string"}},
@@ -483,7 +502,8 @@ _PATHS: dict[str, Any] = {
     "/api/jobs/{job_id}": {
         "parameters": [_JOB_ID],
         "get": {
-            "summary": "Get a job with its full per-epoch history (the polling fallback)",
+            "summary": "Get a job with its full per-epoch history (the polling fallback); "
+            "a stored run too, e.g. one interrupted before a restart",
             "operationId": "getJob",
             "parameters": [
                 {"name": "history", "in": "query", "schema": {"type": "boolean", "default": True}}
@@ -524,6 +544,27 @@ _PATHS: dict[str, Any] = {
             },
         },
     },
+    "/api/jobs/{job_id}/updates": {
+        "parameters": [_JOB_ID],
+        "get": {
+            "summary": "The training_update payloads after an epoch (to catch up after a reconnect)",
+            "description": "From memory for this process's jobs, from the run store for the rest.",
+            "operationId": "jobUpdates",
+            "parameters": [
+                {
+                    "name": "after",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    "description": "the last epoch already seen (0: every epoch)",
+                }
+            ],
+            "responses": {
+                "200": _json(_array("TrainingUpdate"), "the updates after that epoch, in order"),
+                "404": _error("no such job"),
+                "422": _error("after is not an integer 0 or more (field 'after')"),
+            },
+        },
+    },
     "/api/jobs/{job_id}/pause": {
         "parameters": [_JOB_ID],
         "post": {
@@ -542,15 +583,25 @@ _PATHS: dict[str, Any] = {
     "/api/jobs/{job_id}/resume": {
         "parameters": [_JOB_ID],
         "post": {
-            "summary": "Resume a paused job from the mini-batch where it paused; resuming a "
-            "running job changes nothing",
-            "description": "Clients see training_status 'running' again. With an unchanged "
-            "learning rate the weights are bit for bit those of a run never paused.",
+            "summary": "Resume a job: a paused one from the mini-batch where it paused, an "
+            "interrupted or cancelled stored run from its last checkpoint",
+            "description": "A paused job of this process goes on at once (200; clients see "
+            "training_status 'running' again; resuming a running job changes nothing). A run that "
+            "has ended interrupted or cancelled -- this process's, or one only the run store "
+            "holds, e.g. from before a restart -- goes on as the same job through the server's "
+            "queue like any REST job (202): its epochs go on from the checkpoint's, total_epochs "
+            "stays.",
             "operationId": "resumeJob",
             "responses": {
-                "200": _json(_ref("Job"), "the job, usually running again"),
+                "200": _json(_ref("Job"), "the paused job, usually running again"),
+                "202": _json(_ref("Job"), "the stored run, queued or running"),
                 "404": _error("no such job"),
-                "409": _error("the job has already ended (field 'job_id')"),
+                "409": _error(
+                    "the run cannot be resumed, and the error says why (field 'job_id'): it "
+                    "completed or failed, the server keeps no run store, or its network is busy"
+                ),
+                "429": _error("the training queue is full: retry later (Retry-After)"),
+                "503": _error("the server is stopping"),
             },
         },
     },
@@ -580,7 +631,10 @@ _PATHS: dict[str, Any] = {
 _EVENTS = {
     UPDATE_EVENT: {
         "payload": _ref("TrainingUpdate"),
-        "when": "after every epoch of every run in the process",
+        "when": "after every epoch of every run in the process and, with a run store, of "
+        "every run other processes write to it. A client connecting with auth {since: "
+        "{job_id: last epoch seen}} first gets every update of those jobs after those "
+        "epochs, in order",
     },
     STATUS_EVENT: {
         "payload": _ref("TrainingStatus"),

@@ -25,8 +25,10 @@ from nnlab.params import is_int, positive_int
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, default_max_running_jobs
 from nnlab.server.auth import check_exposure, check_token
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
+from nnlab.store import Store, resolve_store
 
 if TYPE_CHECKING:
+    from nnlab.launch import StoreArg
     from nnlab.registry import Registry
     from nnlab.server.app import ServerApp
     from nnlab.server.proxy import Endpoints
@@ -93,7 +95,7 @@ class Server:
     ``start()`` returns once the port accepts connections; ``stop()`` frees it. ``url`` is
     where clients connect (``url + "/test_socketio.html"`` is the test page). Most code
     calls :func:`serve` instead, which keeps one server per process; its docstring
-    explains ``token`` and the limits.
+    explains ``token``, ``store`` and the limits.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class Server:
         max_running_jobs: int | None = None,
         max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
         max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
+        store: StoreArg = None,
     ) -> None:
         if not isinstance(host, str):
             raise ValueError(f"host must be a string such as '127.0.0.1', got {host!r}")
@@ -116,6 +119,8 @@ class Server:
         self.max_running_jobs = positive_int("max_running_jobs", max_running_jobs, "2")
         self.max_queued_jobs = positive_int("max_queued_jobs", max_queued_jobs, "2")
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
+        #: The run store it saves REST runs to, answers for and follows (``None``: off).
+        self.store: Store | None = resolve_store(store)
         self.host = host
         self.requested_port = _check_port(port)
         #: The networks and jobs it serves and mirrors (the process's, unless given).
@@ -134,6 +139,13 @@ class Server:
         from nnlab.server.proxy import direct_url
 
         return direct_url(self.host, self.port)
+
+    def store_line(self) -> str:
+        """The banner's line about the run store."""
+        if self.store is None:
+            return "runs: not kept on disk (run store off)"
+        state = "" if self.store.healthy else f" -- NOT SAVING: {self.store.failure}"
+        return f"runs: {self.store.path} (the runs of every kernel on this machine){state}"
 
     def endpoints(self) -> Endpoints:
         """Where browsers and dashboards reach this server (proxied on Binder/JupyterHub)."""
@@ -190,6 +202,7 @@ class Server:
                 max_running_jobs=self.max_running_jobs,
                 max_queued_jobs=self.max_queued_jobs,
                 max_total_parameters=self.max_total_parameters,
+                store=self.store,
             )
             config = uvicorn.Config(
                 self._app.asgi,
@@ -282,6 +295,7 @@ def serve(
     max_running_jobs: int | None = None,
     max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
     max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
+    store: StoreArg = None,
     timeout: float = 10.0,
     quiet: bool = False,
 ) -> Server:
@@ -300,6 +314,13 @@ def serve(
     ``queued``, first in first out (beyond that: 429 with ``Retry-After``); the networks
     held total at most ``max_total_parameters`` weights and biases. Runs started in a cell
     are never queued.
+
+    Runs kept on disk: the server saves REST runs to the run store, lists its runs over REST
+    (also after a restart: runs whose process died show as ``interrupted``, and
+    ``POST /api/jobs/{id}/resume`` goes on with them) and mirrors the runs other kernels
+    write to it. ``store`` picks the file as in :func:`nnlab.train` (default
+    ``$NNLAB_STORE``, else the per-user file; ``False``: none). ``/api/health`` and the
+    announcement show the file and whether runs are being saved.
 
     Exposure: on loopback (the default) the server is open unless ``token`` is given. Any
     other ``host`` needs a ``token`` (e.g. ``nnlab.server.auth.generate_token()``); REST
@@ -321,6 +342,7 @@ def serve(
     """
     global _current, _atexit_registered
     _check_port(port)
+    wanted = resolve_store(store)
     with _current_lock:
         server = _current
         if server is not None and server.running:
@@ -331,6 +353,7 @@ def serve(
                 and server.max_queued_jobs == max_queued_jobs
                 and server.max_total_parameters == max_total_parameters
                 and max_running_jobs in (None, server.max_running_jobs)
+                and wanted is server.store
             )
             if same:
                 if not quiet:
@@ -347,6 +370,7 @@ def serve(
             max_running_jobs=max_running_jobs,
             max_queued_jobs=max_queued_jobs,
             max_total_parameters=max_total_parameters,
+            store=wanted,
         ).start(timeout)
         _current = server
         if not _atexit_registered:
@@ -366,3 +390,4 @@ def _announce(server: Server) -> None:
         display(links)  # HTML links, and the same lines as text/plain
     else:
         print(links, flush=True)
+    print(server.store_line(), flush=True)
