@@ -113,6 +113,9 @@ class TrainingJob:
         #: once the store failed (the run goes on in memory).
         self.saved: bool | None = None
         self._resume: TrainingState | None = None
+        # the engine's state at the last epoch boundary (momentum, dropout): see training_state
+        self._velocities: list[Array] | None = None
+        self._dropout_rng: dict[str, Any] | None = None
         #: The learning rate the next mini-batch uses (:meth:`set_learning_rate` changes it).
         self.learning_rate = params.learning_rate
         self.created_at = _now()
@@ -221,6 +224,8 @@ class TrainingJob:
             since_halving=plateau.since_halving,
             best_epoch=self.best_epoch,
             best_parameters=None if best is None else [p.copy() for p in best],
+            velocities=None if self._velocities is None else [v.copy() for v in self._velocities],
+            dropout_rng_state=self._dropout_rng,
         )
 
     def resume_from(
@@ -419,7 +424,10 @@ class TrainingJob:
         self._snapshot = [p.copy() for p in self._parameters()]
         plateau = self._plateau = _Plateau(self, params)
         first = 1 if self._resume is None else plateau.resume(self._resume, rng) + 1
+        if self._resume is not None:
+            _restore_engine(engine, self._resume)
         self._boundary_rng = rng.bit_generator.state  # the shuffler at the last epoch boundary
+        self._keep_engine_state(engine)
         for epoch in range(first, params.epochs + 1):
             if self._control.cancelled:
                 self._finish("cancelled", reason="cancelled")
@@ -464,6 +472,7 @@ class TrainingJob:
             for kept, p in zip(self._snapshot, self._parameters()):
                 np.copyto(kept, p)
             self._boundary_rng = rng.bit_generator.state
+            self._keep_engine_state(engine)
             reason = plateau.after(record)
             if reason is not None:
                 self._finish("completed", reason=reason)
@@ -472,6 +481,18 @@ class TrainingJob:
             self._finish("completed")
         plateau.restore_best()
         self.hints = hints_for(self.history, net.n_outputs)
+
+    def _keep_engine_state(self, engine: MiniBatchSGD) -> None:
+        """Copy the engine's state at this epoch boundary: momentum's velocities and the
+        dropout generator's state, which an unfinished epoch has moved on."""
+        if engine.momentum:
+            velocities = (*engine.velocity_w, *engine.velocity_b)
+            if self._velocities is None:
+                self._velocities = [v.copy() for v in velocities]
+            else:
+                for kept, v in zip(self._velocities, velocities):
+                    np.copyto(kept, v)
+        self._dropout_rng = engine.rng.bit_generator.state if engine.dropout else None
 
     def _obey(self, notifier: Notifier) -> bool:
         """Act on the requests that interrupted an epoch: take a new learning rate, pause
@@ -635,6 +656,19 @@ class _Plateau:
         if self.best_weights is not None:
             for kept, p in zip(self.best_weights, self.job._parameters()):
                 np.copyto(p, kept)
+
+
+def _restore_engine(engine: MiniBatchSGD, state: TrainingState) -> None:
+    """Give the engine back the velocities and dropout generator of ``state`` (a state
+    without them, from a run without momentum or dropout, leaves the engine as made)."""
+    if engine.momentum and state.velocities is not None:
+        velocities = (*engine.velocity_w, *engine.velocity_b)
+        if [v.shape for v in state.velocities] != [v.shape for v in velocities]:
+            raise ValueError("the state's momentum velocities do not fit the network's weights")
+        for v, kept in zip(velocities, state.velocities):
+            np.copyto(v, kept)  # in place: the engine's buffers hold these very arrays
+    if engine.dropout and state.dropout_rng_state is not None:
+        engine.rng.bit_generator.state = state.dropout_rng_state
 
 
 def _as(X: Array, net: Network) -> Array:

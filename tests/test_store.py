@@ -215,8 +215,10 @@ def test_a_running_run_cannot_be_deleted(store: Store) -> None:
         ({}, False),
         ({}, True),
         ({"early_stopping": 3, "lr_schedule": "halve_on_plateau", "restore_best": True}, True),
+        ({"momentum": 0.5, "dropout": 0.2}, False),
+        ({"momentum": 0.5, "dropout": 0.2}, True),
     ],
-    ids=["between-epochs", "mid-epoch", "plateau-state"],
+    ids=["between-epochs", "mid-epoch", "plateau-state", "momentum-dropout", "momentum-dropout-mid-epoch"],
 )
 def test_resume_after_cancel_equals_a_run_never_stopped(
     store: Store, digits: Dataset, options: dict[str, Any], mid_epoch: bool
