@@ -198,6 +198,7 @@ class TrainingJob:
             "finished_at": self.finished_at,
             "elapsed_time": self.elapsed_time,
             "paused_time": self.paused_time,
+            "saved": self.saved,
         }
         if history:
             data["history"] = [r.to_dict() for r in records]
