@@ -207,8 +207,9 @@ class TrainingJob:
     # --------------------------------------------------------------- resuming
     def training_state(self) -> TrainingState | None:
         """The run at its last epoch boundary (weights, shuffling state, learning rate,
-        plateau bookkeeping), or ``None`` before the loop began. Call it from the training
-        thread between epochs: in ``on_epoch_start`` or ``on_run_end``."""
+        plateau bookkeeping, momentum's velocities, the dropout generator), or ``None``
+        before the loop began. Call it from the training thread between epochs: in
+        ``on_epoch_start`` or ``on_run_end``."""
         plateau = getattr(self, "_plateau", None)
         if plateau is None:
             return None
@@ -242,6 +243,8 @@ class TrainingJob:
         kept = (*state.weights, *state.biases)
         if [p.shape for p in kept] != [p.shape for p in self._parameters()]:
             raise ValueError(f"the state's weights do not fit a network of sizes {list(self.network.sizes)}")
+        if state.velocities is not None and [v.shape for v in state.velocities] != [p.shape for p in kept]:
+            raise ValueError("the state's momentum velocities are not shaped as its weights and biases")
         for value, p in zip(kept, self._parameters()):
             np.copyto(p, value)
         self.job_id = job_id
@@ -662,11 +665,8 @@ class _Plateau:
 def _restore_engine(engine: MiniBatchSGD, state: TrainingState) -> None:
     """Give the engine back the velocities and dropout generator of ``state`` (a state
     without them, from a run without momentum or dropout, leaves the engine as made)."""
-    if engine.momentum and state.velocities is not None:
-        velocities = (*engine.velocity_w, *engine.velocity_b)
-        if [v.shape for v in state.velocities] != [v.shape for v in velocities]:
-            raise ValueError("the state's momentum velocities do not fit the network's weights")
-        for v, kept in zip(velocities, state.velocities):
+    if engine.momentum and state.velocities is not None:  # shapes checked by resume_from
+        for v, kept in zip((*engine.velocity_w, *engine.velocity_b), state.velocities):
             np.copyto(v, kept)  # in place: the engine's buffers hold these very arrays
     if engine.dropout and state.dropout_rng_state is not None:
         engine.rng.bit_generator.state = state.dropout_rng_state
