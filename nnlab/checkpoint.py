@@ -5,7 +5,8 @@ The training loop hands one out (:meth:`nnlab.training.TrainingJob.training_stat
 takes one back (:meth:`~nnlab.training.TrainingJob.resume_from`); a run store keeps them as
 checkpoints. A state holds the network's weights and biases at the end of epoch ``epoch``,
 the shuffling generator's state for the next epoch, the learning rate and the plateau
-bookkeeping of early stopping, the learning-rate schedule and ``restore_best``. With it, a
+bookkeeping of early stopping, the learning-rate schedule and ``restore_best``, and the
+engine's own state: momentum's velocities and the dropout masks' generator. With it, a
 resumed run is bit for bit the run that was not stopped (same seed, same machine).
 """
 
@@ -27,7 +28,9 @@ class TrainingState:
     ``weights`` and ``biases`` are copies, shaped as the network's (``(n_out, n_in)`` and
     ``(n_out,)``); ``best_parameters`` (weights then biases) are those of the best
     validation epoch when the run keeps them (``restore_best``), else ``None``.
-    ``rng_state`` is ``np.random.Generator.bit_generator.state``.
+    ``rng_state`` is ``np.random.Generator.bit_generator.state``. ``velocities`` (those of
+    the weights then of the biases) are momentum's, ``None`` without momentum;
+    ``dropout_rng_state`` is the dropout generator's state, ``None`` without dropout.
     """
 
     epoch: int
@@ -40,6 +43,8 @@ class TrainingState:
     since_halving: int = 0
     best_epoch: int | None = None
     best_parameters: list[Array] | None = None
+    velocities: list[Array] | None = None
+    dropout_rng_state: Mapping[str, Any] | None = None
 
     def scalars(self) -> dict[str, Any]:
         """Everything but the arrays, JSON-ready (floats stay exact through ``json``)."""
@@ -51,15 +56,18 @@ class TrainingState:
             "since_best": self.since_best,
             "since_halving": self.since_halving,
             "best_epoch": self.best_epoch,
+            "dropout_rng_state": self.dropout_rng_state,
         }
 
     def arrays(self) -> dict[str, Array]:
-        """The arrays by name: ``w0, w1, ...``, ``b0, ...`` and ``best0, ...`` (best
-        weights then best biases)."""
+        """The arrays by name: ``w0, w1, ...``, ``b0, ...``, ``best0, ...`` (best weights
+        then best biases) and ``v0, ...`` (velocities of the weights then the biases)."""
         named = {f"w{i}": w for i, w in enumerate(self.weights)}
         named.update({f"b{i}": b for i, b in enumerate(self.biases)})
         for i, p in enumerate(self.best_parameters or ()):
             named[f"best{i}"] = p
+        for i, v in enumerate(self.velocities or ()):
+            named[f"v{i}"] = v
         return named
 
     @classmethod
@@ -72,7 +80,7 @@ class TrainingState:
                 out.append(arrays[f"{prefix}{len(out)}"])
             return out
 
-        best = series("best")
+        best, velocities = series("best"), series("v")
         return cls(
             epoch=int(scalars["epoch"]),
             weights=series("w"),
@@ -84,4 +92,6 @@ class TrainingState:
             since_halving=int(scalars.get("since_halving", 0)),
             best_epoch=scalars.get("best_epoch"),
             best_parameters=best or None,
+            velocities=velocities or None,
+            dropout_rng_state=scalars.get("dropout_rng_state"),
         )

@@ -113,6 +113,9 @@ class TrainingJob:
         #: once the store failed (the run goes on in memory).
         self.saved: bool | None = None
         self._resume: TrainingState | None = None
+        # the engine's state at the last epoch boundary (momentum, dropout): see training_state
+        self._velocities: list[Array] | None = None
+        self._dropout_rng: dict[str, Any] | None = None
         #: The learning rate the next mini-batch uses (:meth:`set_learning_rate` changes it).
         self.learning_rate = params.learning_rate
         self.created_at = _now()
@@ -195,6 +198,7 @@ class TrainingJob:
             "finished_at": self.finished_at,
             "elapsed_time": self.elapsed_time,
             "paused_time": self.paused_time,
+            "saved": self.saved,
         }
         if history:
             data["history"] = [r.to_dict() for r in records]
@@ -203,8 +207,9 @@ class TrainingJob:
     # --------------------------------------------------------------- resuming
     def training_state(self) -> TrainingState | None:
         """The run at its last epoch boundary (weights, shuffling state, learning rate,
-        plateau bookkeeping), or ``None`` before the loop began. Call it from the training
-        thread between epochs: in ``on_epoch_start`` or ``on_run_end``."""
+        plateau bookkeeping, momentum's velocities, the dropout generator), or ``None``
+        before the loop began. Call it from the training thread between epochs: in
+        ``on_epoch_start`` or ``on_run_end``."""
         plateau = getattr(self, "_plateau", None)
         if plateau is None:
             return None
@@ -221,6 +226,8 @@ class TrainingJob:
             since_halving=plateau.since_halving,
             best_epoch=self.best_epoch,
             best_parameters=None if best is None else [p.copy() for p in best],
+            velocities=None if self._velocities is None else [v.copy() for v in self._velocities],
+            dropout_rng_state=self._dropout_rng,
         )
 
     def resume_from(
@@ -236,6 +243,8 @@ class TrainingJob:
         kept = (*state.weights, *state.biases)
         if [p.shape for p in kept] != [p.shape for p in self._parameters()]:
             raise ValueError(f"the state's weights do not fit a network of sizes {list(self.network.sizes)}")
+        if state.velocities is not None and [v.shape for v in state.velocities] != [p.shape for p in kept]:
+            raise ValueError("the state's momentum velocities are not shaped as its weights and biases")
         for value, p in zip(kept, self._parameters()):
             np.copyto(p, value)
         self.job_id = job_id
@@ -419,7 +428,10 @@ class TrainingJob:
         self._snapshot = [p.copy() for p in self._parameters()]
         plateau = self._plateau = _Plateau(self, params)
         first = 1 if self._resume is None else plateau.resume(self._resume, rng) + 1
+        if self._resume is not None:
+            _restore_engine(engine, self._resume)
         self._boundary_rng = rng.bit_generator.state  # the shuffler at the last epoch boundary
+        self._keep_engine_state(engine)
         for epoch in range(first, params.epochs + 1):
             if self._control.cancelled:
                 self._finish("cancelled", reason="cancelled")
@@ -464,6 +476,7 @@ class TrainingJob:
             for kept, p in zip(self._snapshot, self._parameters()):
                 np.copyto(kept, p)
             self._boundary_rng = rng.bit_generator.state
+            self._keep_engine_state(engine)
             reason = plateau.after(record)
             if reason is not None:
                 self._finish("completed", reason=reason)
@@ -472,6 +485,18 @@ class TrainingJob:
             self._finish("completed")
         plateau.restore_best()
         self.hints = hints_for(self.history, net.n_outputs)
+
+    def _keep_engine_state(self, engine: MiniBatchSGD) -> None:
+        """Copy the engine's state at this epoch boundary: momentum's velocities and the
+        dropout generator's state, which an unfinished epoch has moved on."""
+        if engine.momentum:
+            velocities = (*engine.velocity_w, *engine.velocity_b)
+            if self._velocities is None:
+                self._velocities = [v.copy() for v in velocities]
+            else:
+                for kept, v in zip(self._velocities, velocities):
+                    np.copyto(kept, v)
+        self._dropout_rng = engine.rng.bit_generator.state if engine.dropout else None
 
     def _obey(self, notifier: Notifier) -> bool:
         """Act on the requests that interrupted an epoch: take a new learning rate, pause
@@ -635,6 +660,16 @@ class _Plateau:
         if self.best_weights is not None:
             for kept, p in zip(self.best_weights, self.job._parameters()):
                 np.copyto(p, kept)
+
+
+def _restore_engine(engine: MiniBatchSGD, state: TrainingState) -> None:
+    """Give the engine back the velocities and dropout generator of ``state`` (a state
+    without them, from a run without momentum or dropout, leaves the engine as made)."""
+    if engine.momentum and state.velocities is not None:  # shapes checked by resume_from
+        for v, kept in zip((*engine.velocity_w, *engine.velocity_b), state.velocities):
+            np.copyto(v, kept)  # in place: the engine's buffers hold these very arrays
+    if engine.dropout and state.dropout_rng_state is not None:
+        engine.rng.bit_generator.state = state.dropout_rng_state
 
 
 def _as(X: Array, net: Network) -> Array:

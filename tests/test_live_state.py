@@ -283,3 +283,39 @@ def test_between_two_epochs_the_status_names_the_one_starting() -> None:
         state.epoch_ended(record(epoch), now=float(epoch))
     assert state.epoch_bar(2.0).text(timings=False) == "2/4 [50%]"
     assert state.status_text() == "Running · epoch 3/4"
+
+
+def test_a_run_the_store_does_not_keep_says_so_whatever_its_status() -> None:
+    state = run_two_epochs()
+    assert state.status_text(timings=False) == "Running · epoch 3/4"
+    state.saved = True
+    assert state.status_text(timings=False) == "Running · epoch 3/4"
+    state.saved = False
+    assert state.status_text(timings=False) == "Running · epoch 3/4 · not saved to the run store"
+    state.paused(now=105.5)
+    assert state.status_text(timings=False).startswith("Paused · ")
+    assert state.status_text(timings=False).endswith(" · not saved to the run store")
+    state.run_ended("cancelled", now=106.0, stop_reason="cancelled")
+    assert state.status_text(timings=False) == (
+        "Cancelled at epoch 3/4 · 2 finished epochs kept · not saved to the run store"
+    )
+
+
+def test_sync_learns_that_the_store_gave_up() -> None:
+    state = run_two_epochs()
+    job = SimpleNamespace(
+        status="running",
+        history=[],
+        current_epoch=3,
+        batches_done=5,
+        n_batches=10,
+        done=False,
+        learning_rate=3.0,
+        elapsed_time=None,
+        saved=True,
+    )
+    state.sync(job, now=106.0)
+    assert state.saved is True
+    job.saved = False
+    assert state.sync(job, now=106.1)  # a change worth a redraw
+    assert state.status_text(timings=False).endswith("· not saved to the run store")

@@ -31,6 +31,7 @@ TUTORIALS = [
     "05-mnist.ipynb",
     "06-chapter-3-techniques.ipynb",
     "07-vanishing-gradient.ipynb",
+    "08-runs-on-disk.ipynb",
 ]
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

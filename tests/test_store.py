@@ -4,6 +4,7 @@ deleting and pruning, exports, the schema version. Every test uses its own file.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sqlite3
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 
 import nnlab
+from nnlab._sgd import dropout_generator
 from nnlab.datasets import Dataset
 from nnlab.events import EpochRecord
 from nnlab.observers import Observer
@@ -215,8 +217,10 @@ def test_a_running_run_cannot_be_deleted(store: Store) -> None:
         ({}, False),
         ({}, True),
         ({"early_stopping": 3, "lr_schedule": "halve_on_plateau", "restore_best": True}, True),
+        ({"momentum": 0.5, "dropout": 0.2}, False),
+        ({"momentum": 0.5, "dropout": 0.2}, True),
     ],
-    ids=["between-epochs", "mid-epoch", "plateau-state"],
+    ids=["between-epochs", "mid-epoch", "plateau-state", "momentum-dropout", "momentum-dropout-mid-epoch"],
 )
 def test_resume_after_cancel_equals_a_run_never_stopped(
     store: Store, digits: Dataset, options: dict[str, Any], mid_epoch: bool
@@ -446,3 +450,29 @@ def test_a_run_is_resumed_by_one_process_only(store: Store) -> None:
         store.claim(job.job_id, 2)
     with pytest.raises(StoreError, match="is queued"):
         nnlab.resume(job.job_id, store=store)
+
+
+def test_a_checkpoint_keeps_the_engine_state_only_for_the_options_that_have_one(
+    store: Store, digits: Dataset
+) -> None:
+    plain = nnlab.train(
+        nnlab.Network([64, 10, 10], seed=0), digits, epochs=2, seed=0, progress=False, store=store
+    )
+    net = nnlab.Network([64, 10, 10], seed=0)
+    both = nnlab.train(net, digits, epochs=2, seed=0, momentum=0.5, dropout=0.2, progress=False, store=store)
+    assert store.flush(60)
+    bare = store.checkpoint(plain.job_id)
+    assert bare.velocities is None
+    assert bare.dropout_rng_state is None
+    state = store.checkpoint(both.job_id)
+    assert state.velocities is not None
+    assert [v.shape for v in state.velocities] == [p.shape for p in (*net.weights, *net.biases)]
+    assert all(np.any(v != 0) for v in state.velocities)
+    assert state.dropout_rng_state is not None
+    assert state.dropout_rng_state != dropout_generator(0).bit_generator.state  # masks were drawn
+
+    fresh = nnlab.Network([64, 10, 10], seed=0)
+    job = TrainingJob(fresh, digits, check_params(fresh, digits, epochs=4, seed=0, momentum=0.5))
+    misshaped = dataclasses.replace(state, velocities=[v.T for v in state.velocities])
+    with pytest.raises(ValueError, match="velocities are not shaped as its weights"):
+        job.resume_from(misshaped, both.history, job_id=both.job_id)

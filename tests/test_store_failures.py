@@ -1,12 +1,13 @@
 """A store that fails never stops training: locked, unwritable, corrupt and full files.
-Each time the run completes in memory, one clear warning says why, and the job and the
-store say the run is not saved."""
+Each time the run completes in memory, one clear warning says why, and the job, the store
+and the live view say the run is not saved."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import stat
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 
 import nnlab
+from nnlab.events import EpochRecord
+from nnlab.live.widgets import LiveView
+from nnlab.observers import Observer
 from nnlab.store import Store, StoreError, StoreWarning
 from nnlab.training import TrainingJob
 
@@ -115,3 +119,69 @@ def test_a_full_disk(tmp_path: Path, closing: list[Store]) -> None:
     assert saved == list(range(1, len(saved) + 1))  # what was committed before is intact
     assert len(saved) < 30
     assert run.status == "running"  # its end could not be written: the process still lives
+
+
+class WaitUntilUnsaved(Observer):
+    """Holds the end of epoch 1 until the store has given up on the run, so the live view
+    learns it when epoch 2 starts."""
+
+    def on_epoch_end(self, job: TrainingJob, record: EpochRecord) -> None:
+        deadline = time.monotonic() + 120
+        while record.epoch == 1 and job.saved is not False:
+            assert time.monotonic() < deadline, "the store never gave up on the run"
+            time.sleep(0.01)
+
+
+def corrupt_store(tmp_path: Path) -> Store:
+    path = tmp_path / "runs.sqlite"
+    path.write_bytes(b"this is not a database, whatever its name says\n" * 200)
+    return Store(path)
+
+
+def test_the_live_view_and_the_job_say_a_run_is_not_saved(tmp_path: Path, closing: list[Store]) -> None:
+    store = corrupt_store(tmp_path)
+    closing.append(store)
+    view = LiveView(display=False, stable=True)
+    with pytest.warns(StoreWarning):
+        job = nnlab.train(
+            nnlab.Network([64, 10, 10], seed=0),
+            epochs=2,
+            seed=0,
+            progress=False,
+            store=store,
+            observers=[WaitUntilUnsaved(), view],
+        )
+    assert view.wait(60)
+    assert job.saved is False
+    assert job.to_dict()["saved"] is False
+    assert job.to_dict(history=False)["saved"] is False
+    status = view.state.status_text(timings=False)
+    assert status.startswith("Completed · 2/2 epochs · ")
+    assert status.endswith(" · not saved to the run store")
+    bundle = view.record()
+    assert bundle["text/plain"].splitlines()[0].endswith("· not saved to the run store")
+    assert "· not saved to the run store</span>" in bundle["text/html"]
+    # a view that only reads the run (watch) says it too
+    watched = nnlab.watch(job, display=False, stable=True)
+    assert watched.wait(60)
+    assert watched.state.status_text(timings=False) == status
+
+
+def test_a_saved_run_and_a_run_without_store_say_nothing_of_it(tmp_path: Path, closing: list[Store]) -> None:
+    store = Store(tmp_path / "runs.sqlite")
+    closing.append(store)
+    for where, saved in ((store, True), (False, None)):
+        view = LiveView(display=False, stable=True)
+        job = nnlab.train(
+            nnlab.Network([64, 10, 10], seed=0),
+            epochs=1,
+            seed=0,
+            progress=False,
+            store=where,
+            observers=[view],
+        )
+        assert view.wait(60)
+        assert job.saved is saved
+        assert job.to_dict()["saved"] is saved
+        assert "not saved" not in view.state.status_text()
+        assert all("not saved" not in text for text in view.record().values())

@@ -18,8 +18,9 @@ import pytest
 import nnlab
 from nnlab.store import Store
 
-#: A training process: ``python -c CHILD path seed epochs delay sizes every``; prints its
-#: job id and status. ``every`` is ``checkpoint_every`` ("0": the default).
+#: A training process: ``python -c CHILD path seed epochs delay sizes every options``; prints
+#: its job id and status. ``every`` is ``checkpoint_every`` ("0": the default); ``options``
+#: more keywords of ``train`` as JSON.
 CHILD = """
 import json, sys, time
 import nnlab
@@ -28,6 +29,7 @@ from nnlab.observers import Observer
 path, sizes = sys.argv[1], sys.argv[5]
 seed, epochs, delay = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 every = int(sys.argv[6]) or None
+options = json.loads(sys.argv[7])
 
 class Slow(Observer):
     def on_epoch_end(self, job, record):
@@ -35,13 +37,19 @@ class Slow(Observer):
 
 net = nnlab.Network(json.loads(sizes), seed=3)
 job = nnlab.train(net, epochs=epochs, seed=seed, mini_batch_size=10, progress=False, store=path,
-                  observers=[Slow()] if delay else [], checkpoint_every=every)
+                  observers=[Slow()] if delay else [], checkpoint_every=every, **options)
 print(job.job_id, job.status, flush=True)
 """
 
 
 def child(
-    path: Path, seed: int, epochs: int, delay: float, sizes: list[int], every: int = 1
+    path: Path,
+    seed: int,
+    epochs: int,
+    delay: float,
+    sizes: list[int],
+    every: int = 1,
+    options: dict[str, object] | None = None,
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
@@ -54,6 +62,7 @@ def child(
             str(delay),
             json.dumps(sizes),
             str(every),
+            json.dumps(options or {}),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -78,12 +87,16 @@ def wait_for(condition: object, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("every", [1, 0], ids=["checkpoint-every-epoch", "checkpoints-by-default"])
+@pytest.mark.parametrize(
+    ("every", "options"),
+    [(1, {}), (0, {}), (1, {"momentum": 0.6, "dropout": 0.25})],
+    ids=["checkpoint-every-epoch", "checkpoints-by-default", "momentum-dropout"],
+)
 def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes_bit_for_bit(
-    tmp_path: Path, processes: list[subprocess.Popen[str]], every: int
+    tmp_path: Path, processes: list[subprocess.Popen[str]], every: int, options: dict[str, float]
 ) -> None:
     path = tmp_path / "runs.sqlite"
-    proc = child(path, seed=21, epochs=60, delay=0.05, sizes=[64, 30, 10], every=every)
+    proc = child(path, seed=21, epochs=60, delay=0.05, sizes=[64, 30, 10], every=every, options=options)
     processes.append(proc)
     reader = Store(path)
     wait_for(lambda: len(reader.summaries()) == 1)
@@ -111,7 +124,7 @@ def test_kill_9_mid_run_leaves_an_interrupted_run_that_resumes_bit_for_bit(
     reopened.close()
     reference_net = nnlab.Network([64, 30, 10], seed=3)
     reference = nnlab.train(
-        reference_net, epochs=60, seed=21, mini_batch_size=10, progress=False, store=False
+        reference_net, epochs=60, seed=21, mini_batch_size=10, progress=False, store=False, **options
     )
     assert resumed.status == "completed"
     assert resumed.job_id == job_id

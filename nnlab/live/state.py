@@ -37,6 +37,8 @@ EARLY_REASONS = {
     "early_stopping": "early stopping: validation accuracy stopped improving",
     "learning_rate_schedule": "the learning-rate schedule reached its floor",
 }
+#: Ends the status line of a run the run store failed to keep (``job.saved is False``).
+NOT_SAVED = " · not saved to the run store"
 #: Status of the view -> the widget style that tells it (ipywidgets' ``bar_style``).
 STYLES = {
     "queued": "",
@@ -125,6 +127,9 @@ class LiveState:
         self.version = 0
         #: Whether any epoch measured a validation accuracy (the table gets a column).
         self.has_validation = False
+        #: Whether a run store keeps the run (``job.saved``): ``None`` without a store,
+        #: ``False`` once the store failed and the run lives in memory only.
+        self.saved: bool | None = None
         self._best: float | None = None
 
     # ------------------------------------------------------------ from the hooks
@@ -134,6 +139,7 @@ class LiveState:
         title = f"Training {list(job.network.sizes)} on {job.params.dataset}"
         state = cls(job.params.epochs, job.n_batches, title=title, epochs_before=job.epochs_before)
         state.learning_rate = getattr(job, "learning_rate", None)
+        state.saved = getattr(job, "saved", None)
         return state
 
     def run_started(self, *, now: float) -> None:
@@ -207,7 +213,8 @@ class LiveState:
 
         Used by :func:`nnlab.watch`, which polls a run it did not start.
         """
-        before = (self.status, self.epoch, self.batches_done, len(self.rows))
+        before = (self.status, self.epoch, self.batches_done, len(self.rows), self.saved)
+        self.saved = getattr(job, "saved", self.saved)
         if self.run_start is None and job.status != "queued":
             self.run_started(now=now - running_for(job))
         for record in list(job.history)[len(self.rows) :]:
@@ -225,7 +232,7 @@ class LiveState:
                 self.resumed(now=now)
         if job.done and self.end_time is None:
             self.run_ended(job.status, now=now, stop_reason=job.stop_reason, error=job.error, hints=job.hints)
-        return before != (self.status, self.epoch, self.batches_done, len(self.rows))
+        return before != (self.status, self.epoch, self.batches_done, len(self.rows), self.saved)
 
     # ------------------------------------------------------------ what to show
     @property
@@ -303,7 +310,18 @@ class LiveState:
         return text + (f" (network epoch {self.network_epoch(epoch)})" if self.epochs_before else "")
 
     def status_text(self, *, timings: bool = True) -> str:
-        """One line that tells the story of the run so far."""
+        """One line that tells the story of the run so far (and that it is not being
+        saved, when the run store failed).
+
+        >>> s = LiveState(total_epochs=3)
+        >>> s.saved = False
+        >>> s.status_text()
+        'Waiting to start · 3 epochs · not saved to the run store'
+        """
+        line = self._story(timings=timings)
+        return line + NOT_SAVED if self.saved is False else line
+
+    def _story(self, *, timings: bool) -> str:
         total = self.total_epochs
         done = len(self.rows)
         at = max(self.epoch, done, 1)

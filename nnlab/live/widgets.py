@@ -396,6 +396,7 @@ class LiveView(Observer):
     def on_epoch_start(self, job: TrainingJob, epoch: int) -> None:
         if job is self.job:
             now = _clock()
+            self.state.saved = job.saved
             self.state.epoch_started(epoch, now=now)
             due, self._epoch_end_due = self._epoch_end_due, False
             if due or self.throttle.due(now):
@@ -436,6 +437,7 @@ class LiveView(Observer):
             now = _clock()
             if job.current_epoch > len(self.state.rows):  # stopped within an epoch: how far it got
                 self.state.batch(job.batches_done, job.n_batches, now=now)
+            self.state.saved = job.saved
             self.state.run_ended(
                 job.status, now=now, stop_reason=job.stop_reason, error=job.error, hints=job.hints
             )
