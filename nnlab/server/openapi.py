@@ -303,6 +303,15 @@ _SCHEMAS: dict[str, Any] = {
                 "description": "seconds the run took, time paused left out",
             },
             "paused_time": {"type": "number", "description": "seconds the run has spent paused"},
+            "hints": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "advice about the run (accuracy stuck at chance, ...); empty when all is well",
+            },
+            "saved": {
+                "type": "boolean",
+                "description": "whether the run is being kept in the run store (false: store off or failing)",
+            },
             "learning_rate": {
                 "type": "number",
                 "description": "the rate the next mini-batch uses (PATCH changes it; "
