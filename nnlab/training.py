@@ -496,7 +496,7 @@ class TrainingJob:
             else:
                 for kept, v in zip(self._velocities, velocities):
                     np.copyto(kept, v)
-        self._dropout_rng = engine.rng.bit_generator.state if engine.dropout else None
+        self._dropout_rng = dict(engine.rng.bit_generator.state) if engine.dropout else None
 
     def _obey(self, notifier: Notifier) -> bool:
         """Act on the requests that interrupted an epoch: take a new learning rate, pause
