@@ -243,3 +243,16 @@ def test_since_goes_along_with_a_token() -> None:
             assert client.epochs(job.job_id) == [3, 4, 5, 6]
         finally:
             client.close()
+
+
+def test_a_client_back_after_its_job_ended_gets_the_missed_epochs_then_how_it_ended(server: Server) -> None:
+    job = train(12, registry=server.registry)  # it ends before the client comes back
+    again = Client(server.url, auth={"since": {job.job_id: 4}})
+    try:
+        again.wait_for(lambda: again.ended(job.job_id))
+        assert again.epochs(job.job_id) == list(range(5, 13))
+        mine = [(n, d) for n, d in again.events if d["job_id"] == job.job_id]
+        assert [n for n, _ in mine] == ["training_update"] * 8 + ["training_status"]
+        assert mine[-1][1] == job.status_record().to_dict()
+    finally:
+        again.close()

@@ -314,6 +314,11 @@ class Fanout:
                         catch = self._slow[sid] = CatchUp(since)
                         for event, data in mine[room:]:
                             catch.fall_behind(event, data["job_id"], data)
+                        # a job of `since` that has ended: its final status after its replay
+                        for job_id in since:
+                            final = await self._history.ended(job_id)
+                            if final is not None:
+                                catch.fall_behind(STATUS_EVENT, job_id, final)
             self._since.pop(sid, None)
             self._joining.discard(sid)
             welcomed.add(sid)

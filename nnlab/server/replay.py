@@ -18,9 +18,10 @@ next packets of its catch-up (:meth:`CatchUp.next`), a queue's worth at a time.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from nnlab.events import UPDATE_EVENT
+from nnlab.events import FINISHED, UPDATE_EVENT, TrainingStatus
 from nnlab.params import is_int
 
 if TYPE_CHECKING:
@@ -62,6 +63,33 @@ class History:
     def __init__(self, registry: Registry, store: Store | None = None) -> None:
         self.registry = registry
         self.store = store
+
+    async def ended(self, job_id: str) -> dict[str, Any] | None:
+        """The ``training_status`` payload of a job that has ended (this process's, else the
+        store's), or ``None`` for a job still going or unknown."""
+        try:
+            job = self.registry.job(job_id)
+        except KeyError:
+            job = None
+        if job is not None:
+            return job.status_record().to_dict() if job.done else None
+        if self.store is None:
+            return None
+        try:
+            run = await asyncio.to_thread(self.store.summary, job_id)
+        except (KeyError, sqlite3.Error):
+            return None
+        if run["status"] not in FINISHED or run["job_id"] != job_id:
+            return None
+        return TrainingStatus(
+            job_id=run["job_id"],
+            network_id=run["network_id"],
+            status=run["status"],
+            epoch=int(run["epochs_completed"]),
+            total_epochs=int(run["total_epochs"]),
+            error=run["error"],
+            stop_reason=run["stop_reason"],
+        ).to_dict()
 
     async def after(self, job_id: str, epoch: int, limit: int) -> list[dict[str, Any]] | None:
         """At most ``limit`` updates of the job after ``epoch``, in order; ``None`` when
