@@ -190,7 +190,8 @@ def test_a_notebook_run_paused_over_rest_and_resumed_over_socketio_ends_bit_for_
     expected = [p.copy() for p in (*plain.network.weights, *plain.network.biases)]
     api = Api(server.url)
     recorder = Recorder(server.url, ["websocket"])
-    job = train(epochs=4, registry=server.registry, background=True)
+    # slow epochs (a sleeping observer: the weights are the same) so the request finds it going
+    job = train(epochs=4, seconds_per_epoch=0.25, registry=server.registry, background=True)
     try:
         status, answer = api.post(f"/api/jobs/{job.job_id}/pause")
         assert status == 200, answer
