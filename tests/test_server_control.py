@@ -291,7 +291,7 @@ def test_node_socketio_client_controls_a_job(server: Server, api: Api, long_job:
 def test_clients_that_send_nothing_see_only_the_new_statuses(server: Server, api: Api) -> None:
     """The seed's client sends no event: it gets the usual events plus paused/running."""
     recorder = Recorder(server.url, ["websocket"])
-    job = train(epochs=3, registry=server.registry, background=True)
+    job = train(epochs=3, seconds_per_epoch=0.1, registry=server.registry, background=True)
     try:
         job.pause()
         assert job.wait_settled(TIMEOUT)
