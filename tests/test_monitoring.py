@@ -11,13 +11,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from server_helpers import Api
 
 import nnlab
 from nnlab import ParameterError
 from nnlab._sgd import MiniBatchSGD
 from nnlab.network import one_hot
-from nnlab.server import Server
 
 
 def _twin_epochs(
@@ -98,22 +96,27 @@ def _allocation_growth(digits: nnlab.Dataset, monitor: bool) -> int:
     X, y = digits.train
     engine = MiniBatchSGD(nnlab.Network([64, 30, 10], seed=0), X, one_hot(y, 10), 50, monitor=monitor)
     order = np.random.default_rng(0).permutation(X.shape[0])
-    marks: dict[str, int] = {}
-
-    def report(done: int) -> None:
-        if "start" not in marks:
-            marks["start"] = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-        elif done == engine.n_batches and "peak" not in marks:
-            marks["peak"] = tracemalloc.get_traced_memory()[1]
-
     engine.epoch(order, 3.0)  # warm up: first calls may build caches
+    growths = []
     tracemalloc.start()
     try:
-        engine.epoch(order, 3.0, 0.0, None, report, report_interval=0.0)
+        # Two measured epochs, the smaller counts: a temporary made per mini-batch shows in
+        # both, while a one-off elsewhere in the process shows in one at most.
+        for _ in range(2):
+            marks: dict[str, int] = {}
+
+            def report(done: int, marks: dict[str, int] = marks) -> None:
+                if "start" not in marks:
+                    marks["start"] = tracemalloc.get_traced_memory()[0]
+                    tracemalloc.reset_peak()
+                elif done == engine.n_batches and "peak" not in marks:
+                    marks["peak"] = tracemalloc.get_traced_memory()[1]
+
+            engine.epoch(order, 3.0, 0.0, None, report, report_interval=0.0)
+            growths.append(marks["peak"] - marks["start"])
     finally:
         tracemalloc.stop()
-    return marks["peak"] - marks["start"]
+    return min(growths)
 
 
 def test_the_hot_loop_allocates_no_arrays_with_or_without_monitoring(digits: nnlab.Dataset) -> None:
@@ -124,28 +127,6 @@ def test_the_hot_loop_allocates_no_arrays_with_or_without_monitoring(digits: nnl
 
 
 # ---------------------------------------------------------------------- REST and CLI
-def test_rest_train_body_takes_training_cost(server: Server, api: Api) -> None:
-    net = api.create_network([64, 30, 10], seed=2)
-    status, job = api.post(
-        f"/api/networks/{net['network_id']}/train", {"epochs": 2, "seed": 2, "training_cost": "full"}
-    )
-    assert status == 202, job
-    assert job["parameters"]["training_cost"] == "full"
-    done = api.wait_job(job["job_id"])
-    network = server.registry.network(net["network_id"])
-    X, y = nnlab.datasets.digits().train
-    assert done["history"][-1]["training_cost"] == network.total_cost(X, y)
-    assert done["history"][-1]["training_accuracy"] == network.evaluate(X, y) / X.shape[0]
-
-
-def test_rest_refuses_an_unknown_training_cost_naming_the_field(api: Api) -> None:
-    net = api.create_network([64, 30, 10], seed=2)
-    status, body = api.post(f"/api/networks/{net['network_id']}/train", {"training_cost": "cheap"})
-    assert status == 422
-    assert body["field"] == "training_cost"
-    assert "'running'" in body["error"]
-    assert "'cheap'" in body["error"]
-    assert api.get(f"/api/networks/{net['network_id']}/jobs")[1] == []
 
 
 def test_cli_training_cost_full_prints_the_full_pass_cost() -> None:
