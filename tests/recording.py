@@ -48,3 +48,38 @@ def make_job(net: Any, data: Any, *, observers: Any = (), registry: Any = None, 
         observers=observers,
         registry=registry or process_registry,
     )
+
+
+def allocation_growth(engine: Any, learning_rate: float, lmbda: float = 0.0) -> int:
+    """Bytes a :class:`~nnlab._sgd.MiniBatchSGD` epoch allocates between the end of its
+    first mini-batch and the end of its last (peak traced memory; 0 for a loop that
+    reuses its buffers).
+
+    Two epochs are measured after a warm-up one and the smaller growth counts: a temporary
+    made per mini-batch shows in both, a one-off elsewhere in the process (a cache filled, a
+    collection) in one at most.
+    """
+    import tracemalloc
+
+    import numpy as np
+
+    order = np.random.default_rng(0).permutation(engine.n)
+    engine.epoch(order, learning_rate, lmbda)  # warm up: first calls may build caches
+    growths = []
+    tracemalloc.start()
+    try:
+        for _ in range(2):
+            marks: dict[str, int] = {}
+
+            def report(done: int, marks: dict[str, int] = marks) -> None:
+                if "start" not in marks:
+                    marks["start"] = tracemalloc.get_traced_memory()[0]
+                    tracemalloc.reset_peak()
+                elif done == engine.n_batches and "peak" not in marks:
+                    marks["peak"] = tracemalloc.get_traced_memory()[1]
+
+            engine.epoch(order, learning_rate, lmbda, None, report, report_interval=0.0)
+            growths.append(marks["peak"] - marks["start"])
+    finally:
+        tracemalloc.stop()
+    return min(growths)

@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import tracemalloc
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pytest
+from recording import allocation_growth
 from server_helpers import Api
 
 import nnlab
@@ -256,33 +256,6 @@ def test_l1_cost_term(digits: nnlab.Dataset) -> None:
     assert job.history[0].training_cost == net.total_cost(Xt, yt, lmbda=2.0, regularization="l1")
 
 
-def _allocation_growth(engine: MiniBatchSGD) -> int:
-    """Peak bytes traced between the end of the first mini-batch and the end of the last."""
-    order = np.random.default_rng(0).permutation(engine.n)
-    engine.epoch(order, 0.1, 1.0)  # warm up
-    growths = []
-    tracemalloc.start()
-    try:
-        # Two measured epochs, the smaller counts: a temporary made per mini-batch shows in
-        # both, while a one-off elsewhere in the process (a cache filled, a collection)
-        # shows in one at most.
-        for _ in range(2):
-            marks: dict[str, int] = {}
-
-            def report(done: int, marks: dict[str, int] = marks) -> None:
-                if "start" not in marks:
-                    marks["start"] = tracemalloc.get_traced_memory()[0]
-                    tracemalloc.reset_peak()
-                elif done == engine.n_batches and "peak" not in marks:
-                    marks["peak"] = tracemalloc.get_traced_memory()[1]
-
-            engine.epoch(order, 0.1, 1.0, None, report, report_interval=0.0)
-            growths.append(marks["peak"] - marks["start"])
-    finally:
-        tracemalloc.stop()
-    return min(growths)
-
-
 def test_the_hot_loop_allocates_no_arrays_with_the_chapter_3_options(digits: nnlab.Dataset) -> None:
     X, y = digits.train
     setups = [
@@ -293,7 +266,7 @@ def test_the_hot_loop_allocates_no_arrays_with_the_chapter_3_options(digits: nnl
     for arch, options in setups:
         net = nnlab.Network([64, 30, 10], seed=0, **arch)  # type: ignore[arg-type]
         engine = MiniBatchSGD(net, X, one_hot(y, 10), 50, monitor=True, **options)  # type: ignore[arg-type]
-        growth = _allocation_growth(engine)
+        growth = allocation_growth(engine, 0.1, 1.0)
         # the smallest per-batch array (50 x 10 outputs) would be 4,000 bytes
         assert growth < 1_000, f"{arch} {options}: {growth} bytes allocated during the loop"
 

@@ -6,11 +6,11 @@ import os
 import re
 import subprocess
 import sys
-import tracemalloc
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from recording import allocation_growth
 
 import nnlab
 from nnlab import ParameterError
@@ -91,38 +91,12 @@ def test_records_carry_training_accuracy_and_the_wire_update_does_not(digits: nn
     assert "training_cost" not in job.history[0].update.to_dict()
 
 
-def _allocation_growth(digits: nnlab.Dataset, monitor: bool) -> int:
-    """Peak bytes traced between the end of the first mini-batch and the end of the last."""
-    X, y = digits.train
-    engine = MiniBatchSGD(nnlab.Network([64, 30, 10], seed=0), X, one_hot(y, 10), 50, monitor=monitor)
-    order = np.random.default_rng(0).permutation(X.shape[0])
-    engine.epoch(order, 3.0)  # warm up: first calls may build caches
-    growths = []
-    tracemalloc.start()
-    try:
-        # Two measured epochs, the smaller counts: a temporary made per mini-batch shows in
-        # both, while a one-off elsewhere in the process shows in one at most.
-        for _ in range(2):
-            marks: dict[str, int] = {}
-
-            def report(done: int, marks: dict[str, int] = marks) -> None:
-                if "start" not in marks:
-                    marks["start"] = tracemalloc.get_traced_memory()[0]
-                    tracemalloc.reset_peak()
-                elif done == engine.n_batches and "peak" not in marks:
-                    marks["peak"] = tracemalloc.get_traced_memory()[1]
-
-            engine.epoch(order, 3.0, 0.0, None, report, report_interval=0.0)
-            growths.append(marks["peak"] - marks["start"])
-    finally:
-        tracemalloc.stop()
-    return min(growths)
-
-
 def test_the_hot_loop_allocates_no_arrays_with_or_without_monitoring(digits: nnlab.Dataset) -> None:
     # mini-batches of 50: the smallest per-batch array (50 x 10 outputs) would be 4,000 bytes
     for monitor in (False, True):
-        growth = _allocation_growth(digits, monitor)
+        X, y = digits.train
+        net = nnlab.Network([64, 30, 10], seed=0)
+        growth = allocation_growth(MiniBatchSGD(net, X, one_hot(y, 10), 50, monitor=monitor), 3.0)
         assert growth < 1_000, f"monitor={monitor}: {growth} bytes allocated during the loop"
 
 
