@@ -83,3 +83,13 @@ def allocation_growth(engine: Any, learning_rate: float, lmbda: float = 0.0) -> 
     finally:
         tracemalloc.stop()
     return min(growths)
+
+
+def wait_for(condition: Any, timeout: float = 120.0) -> None:
+    """Poll ``condition()`` until it is true; fail after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)

@@ -9,11 +9,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from recording import wait_for
 from server_helpers import Api, Recorder, check_update
 
 from nnlab.registry import Registry
@@ -45,23 +45,6 @@ def child(path: Path, seed: int, epochs: int, delay: float) -> subprocess.Popen[
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=60)
-
-
-def wait_for(condition: object, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 def killed_run(path: Path, processes: list[subprocess.Popen[str]], epochs: int = 3) -> tuple[str, int]:
