@@ -306,6 +306,12 @@ class TrainingStatus:
     total_epochs: int
     error: str | None = None
     stop_reason: str | None = None
+    #: Who and where (extra fields, sent when known): the run's owner, host and kernel id
+    #: (:mod:`nnlab.identity`) and its network's layer sizes.
+    owner: str | None = None
+    host: str | None = None
+    kernel_id: str | None = None
+    sizes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -313,7 +319,7 @@ class TrainingStatus:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``training_status`` payload."""
-        return {
+        data: dict[str, Any] = {
             "job_id": self.job_id,
             "network_id": self.network_id,
             "status": self.status,
@@ -322,3 +328,10 @@ class TrainingStatus:
             "error": self.error,
             "stop_reason": self.stop_reason,
         }
+        for name in ("owner", "host", "kernel_id"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.sizes is not None:
+            data["sizes"] = list(self.sizes)
+        return data

@@ -30,6 +30,7 @@ from nnlab.diagnostics import DIAGNOSTIC_SAMPLE, diagnose
 from nnlab.events import FINISHED, EpochRecord, JobStatus, TrainingStatus, TrainingUpdate
 from nnlab.formats import format_summary
 from nnlab.hints import hints_for, suggest_learning_rate
+from nnlab.identity import identity
 from nnlab.network import Network, one_hot
 from nnlab.notify import BATCH_REPORT_INTERVAL, Notifier
 from nnlab.params import ParameterError, TrainingParams, finite_number
@@ -175,6 +176,8 @@ class TrainingJob:
             total_epochs=self.params.epochs,
             error=self.error,
             stop_reason=self.stop_reason,
+            sizes=tuple(self.network.sizes),
+            **identity(),
         )
 
     def to_dict(self, *, history: bool = True) -> dict[str, Any]:
@@ -191,6 +194,7 @@ class TrainingJob:
             "latest": latest,
             "error": self.error,
             "stop_reason": self.stop_reason,
+            **identity(),
             "hints": list(self.hints),
             "learning_rate": self.learning_rate,
             "created_at": self.created_at,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from redis_helpers import RedisServer, redis_binary
 from server_helpers import Api
 
 import nnlab
@@ -79,3 +80,14 @@ def nothing_left_running() -> Iterator[None]:
         time.sleep(0.02)
     if left:
         pytest.fail(f"the test left these running: {', '.join(left)}", pytrace=False)
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free loopback port, empty, stopped after the test
+    (skipped when the binary is missing, a failure in CI)."""
+    server = RedisServer(redis_binary(), tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ import time
 import pytest
 from server_helpers import RawEngineIO, Recorder, check_update, train
 
+from nnlab.identity import identity
 from nnlab.server import Server
 from nnlab.server.fanout import SLOW_BACKLOG
 from nnlab.server.mirror import get_mirror
@@ -42,6 +43,9 @@ def test_every_epoch_reaches_the_client_exactly_as_the_contract_says(server: Ser
             "total_epochs": 8,
             "error": None,
             "stop_reason": None,
+            # who and where: extra fields of training_status only
+            "sizes": list(job.network.sizes),
+            **identity(),
         }
         assert [name for name, _ in mine[1:-1]] == ["training_update"] * 8
     finally:

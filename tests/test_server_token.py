@@ -245,29 +245,31 @@ def test_the_page_passes_its_token_on(server: Server) -> None:
 
 # ---------------------------------------------------------------------- nnlab serve --token
 def test_nnlab_serve_with_a_token() -> None:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "nnlab", "serve", "--port", "0", "--token", TOKEN],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline()]
-        while "press Ctrl-C" not in lines[-1]:
-            assert lines[-1], "".join(lines)
-            lines.append(proc.stdout.readline())
-        url = lines[0].split()[3]
-        assert f"token: {TOKEN}\n" in lines
-        assert any(f"test_socketio.html?token={TOKEN}" in line for line in lines)
-        assert request(url, "GET", "/api/health")[0] == 401
-        assert request(url, "GET", "/api/health", headers=BEARER)[0] == 200
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            lines = [proc.stdout.readline()]
+            while "press Ctrl-C" not in lines[-1]:
+                if not lines[-1]:  # it exited: say why
+                    proc.wait(timeout=10)
+                    raise AssertionError(f"nnlab serve exited ({proc.returncode}): {proc.stderr.read()}")
+                lines.append(proc.stdout.readline())
+            url = lines[0].split()[3]
+            assert f"token: {TOKEN}\n" in lines
+            assert any(f"test_socketio.html?token={TOKEN}" in line for line in lines)
+            assert request(url, "GET", "/api/health")[0] == 401
+            assert request(url, "GET", "/api/health", headers=BEARER)[0] == 200
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert proc.returncode == 0, err
     assert "stopped" in out
 
