@@ -104,7 +104,7 @@ def auto_connect() -> None:
         return
     _auto_tried = url
     try:
-        connect(url)
+        connect()  # from the environment, so an error names the variable
     except (ValueError, ImportError) as exc:
         warnings.warn(
             f"{URL_VARIABLE} is set but this kernel cannot publish to the class: {exc}; its "

@@ -282,6 +282,7 @@ class Publisher(Observer):
                     self._client.delete(self.keys.kernel(self.kernel_id))
             with suppress(Exception):
                 self._client.close()
+            _close_manager(self._manager)
 
     def _take_new(self) -> None:
         """Give every event handed over an entry id; keep at most ``buffer`` of them."""
@@ -498,3 +499,12 @@ class Publisher(Observer):
             return False
         self.controls += 1
         return True
+
+
+def _close_manager(manager: Any) -> None:
+    """Close the Redis connection a write-only ``socketio.RedisManager`` opened on its first
+    emit (python-socketio has no public call for it: it keeps it as ``.redis``)."""
+    client = getattr(manager, "redis", None)
+    if client is not None:
+        with suppress(Exception):
+            client.close()
