@@ -32,6 +32,7 @@ from nnlab.hub.connect import auto_connect
 from nnlab.hub.keys import Keys, decode_entries
 from nnlab.hub.publish import EMIT_BURST, EMIT_RATE, HubWarning, Publisher
 from nnlab.identity import host, set_owner
+from nnlab.observers import Observer
 from nnlab.registry import registry as process_registry
 
 SIZES = [64, 30, 10]
@@ -531,3 +532,70 @@ def test_a_publisher_made_for_another_registry_watches_only_it(redis_server: Red
         publisher.stop()
     assert publisher not in own.observers()
     assert publisher.status()["running"] is False
+
+
+# ------------------------------------------------------------------ entry ids beyond one plain run
+def test_a_queued_status_announced_with_publish_goes_first(
+    redis_server: RedisServer, redis_client: Any
+) -> None:
+    from recording import make_job
+
+    publisher = nnlab.connect(redis_server.url, heartbeat=0.3)
+    job = make_job(nnlab.Network(SIZES, seed=0), nnlab.datasets.digits(), epochs=2, seed=0)
+    publisher.publish("training_status", job.job_id, job.status_record().to_dict())  # as a server queues it
+    job.run()
+    wait_for(lambda: len(entries(redis_client, job.job_id)) == 5, 60)
+    got = entries(redis_client, job.job_id)
+    assert [entry for entry, _, _ in got] == ["0-1", "0-2", "1-0", "2-0", "2-1"]
+    assert [p["status"] for _, e, p in got if e == "training_status"] == ["queued", "running", "completed"]
+
+
+class CancelAfter(Observer):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, job: Any, record: Any) -> None:
+        if record.epoch == self.epoch:
+            job.cancel()
+
+
+def test_a_resumed_run_goes_on_after_what_its_stream_has(
+    redis_server: RedisServer, redis_client: Any, tmp_path: Any
+) -> None:
+    """Resumed (here after a hub marked it interrupted at its last epoch), a run's events
+    land after everything already in its stream: none refused, none lost."""
+    from nnlab.hub.keys import APPEND, HUB_MARK, append_args
+    from nnlab.store import Store
+
+    store = Store(tmp_path / "runs.sqlite")
+    try:
+        nnlab.connect(redis_server.url, heartbeat=0.3)
+        first = train(5, store=store, observers=[CancelAfter(2)])
+        assert first.status == "cancelled"
+        wait_for(lambda: len(entries(redis_client, first.job_id)) == 4, 60)
+        keys = Keys()
+        mark = {**first.status_record().to_dict(), "status": "interrupted"}
+        args = append_args(keys, first.job_id, f"2-{HUB_MARK}", "training_status", mark)
+        assert redis_client.register_script(APPEND)(keys=args[0], args=args[1]) == 1  # as a hub would
+        store.flush(60)
+        resumed = nnlab.resume(first.job_id, store=store, progress=False)
+        assert resumed.status == "completed"
+        store.flush(60)
+        wait_for(lambda: entries(redis_client, first.job_id)[-1][2].get("status") == "completed", 60)
+        got = entries(redis_client, first.job_id)
+    finally:
+        nnlab.disconnect()
+        store.close()
+    assert [entry for entry, _, _ in got] == [
+        "0-1",
+        "1-0",
+        "2-0",
+        "2-1",  # cancelled
+        f"2-{HUB_MARK}",  # interrupted, by the hub
+        f"2-{HUB_MARK + 1}",  # running again
+        "3-0",
+        "4-0",
+        "5-0",
+        "5-1",
+    ]
+    assert nnlab.hub_status() is None

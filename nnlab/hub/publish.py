@@ -277,6 +277,15 @@ class Publisher(Observer):
                     return
                 self._stop.wait(TICK)
         finally:
+            left = len(self._inbox) + len(self._pending)
+            if left:
+                logger.warning(
+                    "nnlab stopped publishing with %d events of this kernel's runs not written to "
+                    "Redis at %s (%s)",
+                    left,
+                    redacted(self.url),
+                    self.last_error,
+                )
             if self.connected:
                 with suppress(Exception):
                     self._client.delete(self.keys.kernel(self.kernel_id))
