@@ -599,3 +599,18 @@ def test_a_resumed_run_goes_on_after_what_its_stream_has(
         "5-1",
     ]
     assert nnlab.hub_status() is None
+
+
+def test_disconnect_while_redis_is_down_says_what_was_not_published(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis_server.stop()
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, "nnlab.hub"):
+        warnings.simplefilter("always")
+        publisher = nnlab.connect(redis_server.url, heartbeat=0.3)
+        train(2)
+        wait_for(lambda: publisher.status()["connected"] is False, 60)
+        nnlab.disconnect()
+    assert publisher.status()["running"] is False
+    assert len(hub_warnings(caught)) == 1
+    assert any("stopped publishing with 4 events" in r.getMessage() for r in caplog.records)
