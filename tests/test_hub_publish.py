@@ -614,3 +614,18 @@ def test_disconnect_while_redis_is_down_says_what_was_not_published(
     assert publisher.status()["running"] is False
     assert len(hub_warnings(caught)) == 1
     assert any("stopped publishing with 4 events" in r.getMessage() for r in caplog.records)
+
+
+def test_an_event_that_is_not_json_is_counted_and_the_rest_goes_on(
+    redis_server: RedisServer, redis_client: Any
+) -> None:
+    publisher = nnlab.connect(redis_server.url, heartbeat=0.3)
+    publisher.publish(
+        "training_diagnostics", "run-x", {"job_id": "run-x", "epoch": 1, "saturation": [math.nan]}
+    )
+    job = train(2)
+    wait_for(lambda: len(entries(redis_client, job.job_id)) == 4, 60)
+    status = publisher.status()
+    assert status["failed"] == 1
+    assert "cannot publish training_diagnostics of run run-x" in status["last_error"]
+    assert redis_client.exists(Keys().job("run-x")) == 0

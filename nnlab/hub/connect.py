@@ -26,6 +26,7 @@ URL_VARIABLE = "NNLAB_REDIS_URL"
 HEARTBEAT_VARIABLE = "NNLAB_HUB_HEARTBEAT"
 
 _lock = threading.Lock()
+_auto_lock = threading.Lock()
 _publisher: Publisher | None = None
 _auto_tried: str | None = None  # the $NNLAB_REDIS_URL auto_connect last acted on
 
@@ -102,7 +103,10 @@ def auto_connect() -> None:
     url = os.environ.get(URL_VARIABLE, "").strip()
     if not url or url == _auto_tried or _publisher is not None:
         return
-    _auto_tried = url
+    with _auto_lock:  # two runs starting at once connect once
+        if url == _auto_tried:
+            return
+        _auto_tried = url
     try:
         connect()  # from the environment, so an error names the variable
     except (ValueError, ImportError) as exc:

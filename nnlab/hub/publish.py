@@ -112,13 +112,13 @@ class TokenBucket:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """One event ready to be written: its run, stream entry id, name and payload."""
+    """One event ready to be written: its run, name and payload, and how to write it."""
 
     job_id: str
-    entry: str
     event: str
     payload: dict[str, Any]
-    network: dict[str, Any] | None
+    keys: list[str]  # APPEND's keys and arguments, made once
+    args: list[Any]
 
 
 #: What the training thread hands over: (event, job id, payload, job or None). The payload
@@ -261,18 +261,23 @@ class Publisher(Observer):
         try:
             while True:
                 stopping = self._stop.is_set()
-                self._take_new()
-                now = time.monotonic()
-                if now >= retry_at and (self._pending or now >= next_beat):
-                    ok = self._write_all()
-                    if ok and now >= next_beat:
-                        ok = self._beat()
-                        next_beat = now + self.heartbeat
-                    if ok:
-                        delay = RETRY_FIRST
-                    else:
-                        retry_at, delay = now + delay, min(RETRY_MAX, delay * 2)
-                self._release_held(force=stopping and self.connected is True)
+                try:
+                    self._take_new()
+                    now = time.monotonic()
+                    if now >= retry_at and (self._pending or now >= next_beat):
+                        ok = self._write_all()
+                        if ok and now >= next_beat:
+                            ok = self._beat()
+                            next_beat = now + self.heartbeat
+                        if ok:
+                            delay = RETRY_FIRST
+                        else:
+                            retry_at, delay = now + delay, min(RETRY_MAX, delay * 2)
+                    self._release_held(force=stopping and self.connected is True)
+                except Exception as exc:  # a bug here must not end publishing for the kernel
+                    logger.exception("nnlab's publisher failed; it goes on")
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    retry_at = time.monotonic() + RETRY_MAX
                 if stopping:
                     return
                 self._stop.wait(TICK)
@@ -298,7 +303,13 @@ class Publisher(Observer):
         popleft = self._inbox.popleft
         while self._inbox:
             event, job_id, payload, job = popleft()
-            for entry in self._entries(event, job_id, payload, job):
+            try:
+                entries = self._entries(event, job_id, payload, job)
+            except (ValueError, TypeError, AttributeError) as exc:  # e.g. a NaN: not JSON
+                self.failed += 1
+                self.last_error = f"cannot publish {event} of run {job_id}: {exc}"
+                continue
+            for entry in entries:
                 if len(self._pending) >= self.buffer:
                     self._pending.popleft()
                     self.dropped += 1
@@ -311,7 +322,11 @@ class Publisher(Observer):
         entries = [self._entry(event, job_id, record.update.to_dict(), job, record.epoch)]
         if record.diagnostics is not None:
             data = record.diagnostics.payload(record.update)
-            entries.append(self._entry(DIAGNOSTICS_EVENT, job_id, data, job, record.epoch))
+            try:
+                entries.append(self._entry(DIAGNOSTICS_EVENT, job_id, data, job, record.epoch))
+            except ValueError as exc:  # a diverged run's NaN: the update goes anyway
+                self.failed += 1
+                self.last_error = f"cannot publish {DIAGNOSTICS_EVENT} of run {job_id}: {exc}"
         return entries
 
     def _entry(self, event: str, job_id: str, payload: dict[str, Any], job: Any, epoch: int) -> _Entry:
@@ -331,7 +346,8 @@ class Publisher(Observer):
         else:
             self._runs[job_id] = (epoch, step)
         network = self._network(payload, job) if first or event == STATUS_EVENT else None
-        return _Entry(job_id, f"{epoch}-{step}", event, payload, network)
+        keys, args = append_args(self.keys, job_id, f"{epoch}-{step}", event, payload, network=network)
+        return _Entry(job_id, event, payload, keys, args)
 
     def _network(self, payload: dict[str, Any], job: Any) -> dict[str, Any] | None:
         sizes = payload.get("sizes")
@@ -349,10 +365,7 @@ class Publisher(Observer):
             batch = list(itertools.islice(self._pending, BATCH))
             pipe = self._client.pipeline(transaction=False)
             for item in batch:
-                keys, args = append_args(
-                    self.keys, item.job_id, item.entry, item.event, item.payload, network=item.network
-                )
-                self._script(keys=keys, args=args, client=pipe)
+                self._script(keys=item.keys, args=item.args, client=pipe)
             try:
                 results = pipe.execute(raise_on_error=False)
             except (redis.RedisError, OSError) as exc:
