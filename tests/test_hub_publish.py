@@ -28,9 +28,10 @@ from server_helpers import Recorder, SlowEpochs, check_update, serve_asgi
 
 import nnlab
 from nnlab.hub._redis import sync_client
+from nnlab.hub.budget import EMIT_BURST, EMIT_RATE
 from nnlab.hub.connect import auto_connect
 from nnlab.hub.keys import Keys, decode_entries
-from nnlab.hub.publish import EMIT_BURST, EMIT_RATE, HubWarning, Publisher
+from nnlab.hub.publish import HubWarning, Publisher
 from nnlab.identity import host, set_owner
 from nnlab.observers import Observer
 from nnlab.registry import registry as process_registry
