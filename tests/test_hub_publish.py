@@ -630,3 +630,30 @@ def test_an_event_that_is_not_json_is_counted_and_the_rest_goes_on(
     assert status["failed"] == 1
     assert "cannot publish training_diagnostics of run run-x" in status["last_error"]
     assert redis_client.exists(Keys().job("run-x")) == 0
+
+
+def test_the_buffer_keeps_the_newest_events_while_redis_is_down(
+    redis_server: RedisServer, redis_client: Any
+) -> None:
+    from recording import make_job
+
+    from nnlab.registry import Registry
+
+    own = Registry()
+    redis_server.stop()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        publisher = Publisher(redis_server.url, heartbeat=0.3, registry=own, buffer=5).start()
+        try:
+            job = make_job(
+                nnlab.Network(SIZES, seed=0), nnlab.datasets.digits(), registry=own, epochs=8, seed=0
+            )
+            job.run()
+            wait_for(lambda: publisher.status()["dropped"] == 5, 60)
+            assert publisher.status()["buffered"] == 5
+            redis_server.start()
+            wait_for(lambda: publisher.status()["written"] == 5, 60)
+        finally:
+            publisher.stop()
+    assert [entry for entry, _, _ in entries(redis_client, job.job_id)] == ["5-0", "6-0", "7-0", "8-0", "8-1"]
+    assert len(hub_warnings(caught)) == 1
