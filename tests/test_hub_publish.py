@@ -657,3 +657,27 @@ def test_the_buffer_keeps_the_newest_events_while_redis_is_down(
             publisher.stop()
     assert [entry for entry, _, _ in entries(redis_client, job.job_id)] == ["5-0", "6-0", "7-0", "8-0", "8-1"]
     assert len(hub_warnings(caught)) == 1
+
+
+EXITING = """
+import sys
+import nnlab
+publisher = nnlab.connect(sys.argv[1], heartbeat=5)  # the key would outlive the test
+job = nnlab.train(nnlab.Network([64, 10, 10], seed=0), epochs=3, seed=0, progress=False, store=False)
+print(job.job_id, publisher.kernel_id, flush=True)
+"""
+
+
+def test_a_kernel_that_exits_publishes_what_waits_and_removes_its_heartbeat(
+    redis_server: RedisServer, redis_client: Any
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EXITING, redis_server.url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    job_id, kernel = done.stdout.split()
+    assert [entry for entry, _, _ in entries(redis_client, job_id)] == expected_ids(3)
+    assert redis_client.exists(Keys().kernel(kernel)) == 0

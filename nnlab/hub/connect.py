@@ -8,6 +8,7 @@ the process connects by itself (:func:`auto_connect`).
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
@@ -64,6 +65,9 @@ def connect(
         old, _publisher = _publisher, None
         if old is not None:
             old.stop()
+        else:  # at exit: publish what waits and remove the heartbeat (harmless if gone)
+            atexit.unregister(disconnect)
+            atexit.register(disconnect)
         _publisher = Publisher(url, channel=channel, heartbeat=interval).start()
         return _publisher
 
