@@ -252,7 +252,8 @@ def test_nnlab_serve_with_a_token() -> None:
         text=True,
     ) as proc:
         try:
-            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stdout is not None
+            assert proc.stderr is not None
             lines = [proc.stdout.readline()]
             while "press Ctrl-C" not in lines[-1]:
                 if not lines[-1]:  # it exited: say why
