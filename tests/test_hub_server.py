@@ -8,6 +8,7 @@ fault can be made on purpose: a broadcast lost, a heartbeat gone, a hub restarte
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +28,7 @@ from nnlab.registry import Registry
 from nnlab.server import Server
 
 CHANNEL = "class-a"
+SERVE = [sys.executable, "-m", "nnlab", "serve", "--port", "0", "--no-store"]
 
 
 class Kernel:
@@ -575,3 +577,54 @@ def test_class_manager_takes_over_kernels_broadcasts_only(kernels, hubs) -> None
         assert [d["epoch"] for e, d in got if e == "training_update"] == [1, 2]
     finally:
         sio.disconnect()
+
+
+def test_nnlab_serve_redis_runs_a_hub_and_shows_the_class(tmp_path, processes, kernels) -> None:
+    from redis_helpers import redis_binary
+
+    protected = RedisServer(redis_binary(), tmp_path, password="s3cret-pw").start()
+    try:
+        proc = subprocess.Popen(
+            [*SERVE, "--redis", protected.url, "--channel", CHANNEL],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(proc)
+        assert proc.stdout is not None
+        shown = []
+        for line in proc.stdout:
+            shown.append(line)
+            if line.startswith("press Ctrl-C"):
+                break
+        text = "".join(shown)
+        (class_line,) = [line for line in shown if line.startswith("class ")]
+        assert f"'{CHANNEL}'" in class_line
+        assert ":***@127.0.0.1" in class_line
+        assert "s3cret-pw" not in text
+        url = shown[0].split()[3]
+        api = Api(url)
+        kernel = Kernel(protected.url, "ada")
+        try:
+            kernel.run("jp", 2)
+            wait_until(lambda: api.get("/api/jobs?owner=ada")[1][-1:] != [], what="the kernel's run")
+            assert api.get("/api/jobs/jp")[1]["status"] == "completed"
+        finally:
+            kernel.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        protected.stop()
+
+
+def test_openapi_documents_the_hub(hubs) -> None:
+    document = Api(hubs().url).get("/openapi.json")[1]
+    job = document["components"]["schemas"]["Job"]["properties"]
+    assert {"owner", "host", "kernel_id"} <= set(job)
+    assert "redis" in document["components"]["schemas"]["Health"]["properties"]
+    for action in ("cancel", "pause", "resume"):
+        responses = document["paths"][f"/api/jobs/{{job_id}}/{action}"]["post"]["responses"]
+        assert "202" in responses
+        assert "heartbeat" in responses["409"]["description"]
+    params = document["paths"]["/api/jobs"]["get"]["parameters"]
+    assert "owner" in [p["name"] for p in params]
