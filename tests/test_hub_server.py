@@ -628,3 +628,37 @@ def test_openapi_documents_the_hub(hubs) -> None:
         assert "heartbeat" in responses["409"]["description"]
     params = document["paths"]["/api/jobs"]["get"]["parameters"]
     assert "owner" in [p["name"] for p in params]
+
+
+def test_redis_restarted_mid_run_the_client_ends_with_every_epoch(
+    redis_server, kernels, hubs, clients
+) -> None:
+    server = hubs()
+    wait_until(lambda: subscribed(server), what="the hub's subscription")
+    client = clients(server.url)
+    kernel, other = kernels("ada"), kernels("bob")
+    kernel.start("jx", 8)
+    for epoch in range(1, 6):
+        kernel.epoch("jx", epoch, 8)
+    client.wait_epochs("jx", 5)
+    redis_server.stop()
+    redis_server.start()  # empty: the class's version counter starts again
+    for attempt in range(100):  # the clients reconnect on their next call
+        try:
+            kernel.redis.ping()
+            other.redis.ping()
+            break
+        except OSError:
+            assert attempt < 99, "Redis did not come back"
+            time.sleep(0.1)
+    # What a publisher writes again after the restart, its broadcasts lost (the hub is still
+    # resubscribing); then another run's events carry the counter past where it was, so
+    # only a hub that noticed the restart looks at the first run again.
+    for epoch in range(6, 9):
+        kernel.epoch("jx", epoch, 8, emit=False)
+    kernel.end("jx", 8, emit=False)
+    other.run("jy", 10, emit=False)
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jy")), timeout=30)
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jx")), timeout=30)
+    assert client.epochs("jx") == list(range(1, 9))
+    assert client.epochs("jy") == list(range(1, 11))

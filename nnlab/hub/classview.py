@@ -29,6 +29,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ HEARTBEAT_CHECK = 1.0
 FILL_BATCH = 500
 #: Most entries one fill releases; beyond that the newest only.
 FILL_LIMIT = 5000
+#: Milliseconds a hub's mark outlives its last reconcile.
+MARK_TTL_MS = 60_000
 #: Statuses of a run whose kernel must be alive.
 ALIVE = frozenset({"running", "paused", "queued"})
 
@@ -170,6 +173,9 @@ class ClassView:
         self._runs: dict[str, _Run] = {}
         self._version = 0
         self._built = False
+        # A key of this hub's own, rewritten at every reconcile: gone means Redis lost its
+        # data (restarted without saving), so the class's version counter started again.
+        self._mark = f"{self.keys.channel}:hub:{uuid.uuid4().hex}"
         self._client: Any = None
         self._append: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -233,6 +239,7 @@ class ClassView:
     # ------------------------------------------------------------------ building
     async def _rebuild(self) -> None:
         client = self._client
+        await client.set(self._mark, "1", px=MARK_TTL_MS)
         version = int(await client.get(self.keys.version) or 0)
         statuses = await client.hgetall(self.keys.status)
         latest = await client.hgetall(self.keys.latest)
@@ -272,7 +279,8 @@ class ClassView:
         if isinstance(epoch, int) and not run.lock.locked():
             if epoch <= run.cursor[0]:
                 return  # released already
-            if epoch == run.cursor[0] + 1 and self._built:
+            # (a run first met is read from its stream: its status comes before its epochs)
+            if epoch == run.cursor[0] + 1 and run.cursor != (0, 0) and self._built:
                 self._release(run, f"{epoch}-0", event, payload)
                 return
         await self._guard(lambda: self._fill(run))
@@ -311,8 +319,12 @@ class ClassView:
     async def reconcile(self) -> None:
         """Fill every run changed since the last look (what pub/sub may have lost)."""
         client = self._client
-        version = int(await client.get(self.keys.version) or 0)
-        if version < self._version:  # Redis lost its data (restarted without saving)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.set(self._mark, "1", px=MARK_TTL_MS, get=True)
+            pipe.get(self.keys.version)
+            marked, counter = await pipe.execute()
+        version = int(counter or 0)
+        if marked is None or version < self._version:  # Redis lost its data: look at every run
             self._version = 0
         if version == self._version:
             return
