@@ -662,3 +662,26 @@ def test_redis_restarted_mid_run_the_client_ends_with_every_epoch(
     client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jx")), timeout=30)
     assert client.epochs("jx") == list(range(1, 9))
     assert client.epochs("jy") == list(range(1, 11))
+
+
+def test_a_run_too_far_behind_goes_on_from_its_newest_epoch(monkeypatch, kernels, hubs, clients) -> None:
+    import nnlab.hub.classview as classview
+
+    monkeypatch.setattr(classview, "FILL_BATCH", 4)
+    monkeypatch.setattr(classview, "FILL_LIMIT", 8)
+    server = hubs()
+    client = clients(server.url)
+    kernel = kernels("ada")
+    kernel.start("jf", 30, emit=False)
+    for epoch in range(1, 31):
+        kernel.epoch("jf", epoch, 30, emit=False)
+    client.wait_epochs("jf", 30)
+    seen = client.epochs("jf")
+    assert seen[:7] == list(range(1, 8))  # the status and 7 epochs: one fill's worth
+    assert seen[-1] == 30
+    assert seen == sorted(set(seen))  # in order, none twice
+    health = Api(server.url).get("/api/health")[1]["redis"]
+    assert health["coalesced"] == 30 - len(seen)
+    late = clients(server.url, auth={"since": {"jf": 0}})  # the stream still has every epoch
+    late.wait_epochs("jf", 30)
+    assert late.epochs("jf") == list(range(1, 31))

@@ -300,12 +300,16 @@ class ClassView:
                     return
                 if released >= FILL_LIMIT:
                     break
-            newest = decode_entries(await self._client.xrevrange(key, count=1))
-            if newest and _parse_id(newest[0][0]) > run.cursor:
-                entry, event, payload = newest[0]
-                skipped = _parse_id(entry)[0] - run.cursor[0] - 1
-                self.state.coalesced += max(0, skipped)
-                self._release(run, entry, event, payload)
+            # Too far behind: the newest update and what followed it; clients that want the
+            # epochs in between replay them from the stream (auth since, catch-up).
+            tail = decode_entries(await self._client.xrevrange(key, count=FILL_BATCH))[::-1]
+            updates = [i for i, (_, event, _) in enumerate(tail) if event == UPDATE_EVENT]
+            start = updates[-1] if updates else 0
+            for entry, event, payload in tail[start:]:
+                if _parse_id(entry) > run.cursor:
+                    if event == UPDATE_EVENT:
+                        self.state.coalesced += max(0, _parse_id(entry)[0] - run.cursor[0] - 1)
+                    self._release(run, entry, event, payload)
 
     def _release(self, run: _Run, entry: str, event: str, payload: dict[str, Any]) -> None:
         run.cursor = _parse_id(entry)

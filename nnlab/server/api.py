@@ -179,6 +179,8 @@ class RestApi:
 
         mirror = None if self.mirror is None else self.mirror()
         failing = mirror is not None and mirror["failing"]
+        redis = None if self.classview is None else self.classview.state.to_dict()
+        failing = failing or (redis is not None and not redis["connected"])
         return JSONResponse(
             {
                 "status": "degraded" if failing else "ok",
@@ -193,7 +195,7 @@ class RestApi:
                 "mirror": mirror,
                 "histories": self.registry.retention(),
                 "store": self.store_health(),
-                "redis": None if self.classview is None else self.classview.state.to_dict(),
+                "redis": redis,
             }
         )
 

@@ -170,7 +170,7 @@ class Server:
         view = self._app.classview if self._app is not None else None
         if view is not None and view.state.last_error is not None and not view.state.connected:
             line += f" -- REDIS NOT ANSWERING: {view.state.last_error}"
-        return line + f" (dashboard: {self.url}/test_socketio.html)"
+        return line + f" (dashboard: {self.url}/dashboard)"
 
     def endpoints(self) -> Endpoints:
         """Where browsers and dashboards reach this server (proxied on Binder/JupyterHub)."""
