@@ -685,3 +685,22 @@ def test_a_run_too_far_behind_goes_on_from_its_newest_epoch(monkeypatch, kernels
     late = clients(server.url, auth={"since": {"jf": 0}})  # the stream still has every epoch
     late.wait_epochs("jf", 30)
     assert late.epochs("jf") == list(range(1, 31))
+
+
+def test_runs_trained_at_a_hub_reach_the_other_hubs_clients(hubs, clients) -> None:
+    one, two = hubs(), hubs()
+    wait_until(lambda: subscribed(one) and subscribed(two), what="both hubs' subscriptions")
+    here, there = clients(one.url), clients(two.url)
+    api = Api(one.url)
+    net = api.create_network([64, 12, 10])
+    status, job = api.post(f"/api/networks/{net['network_id']}/train", {"epochs": 4, "mini_batch_size": 50})
+    assert status == 202
+    job_id = job["job_id"]
+    for client in (here, there):
+        client.wait_for(lambda c=client: any(s["status"] == "completed" for s in c.statuses(job_id)))
+        assert client.epochs(job_id) == [1, 2, 3, 4]  # the hub's own mirror, the class: once each
+    listed = Api(two.url).get(f"/api/jobs?network_id={net['network_id']}")[1]
+    assert [(j["job_id"], j["status"], j["owner"]) for j in listed] == [(job_id, "completed", job["owner"])]
+    status, body = Api(two.url).post(f"/api/networks/{net['network_id']}/train", {"epochs": 1})
+    assert status == 409
+    assert body["kernel_id"] == job["kernel_id"]

@@ -147,8 +147,10 @@ class ClassView:
     """Every kernel's runs of one class, for one hub.
 
     ``put`` takes ``(event, job_id, payload)`` (the server's outbox); ``held(job_id)`` says
-    whether the hub's own registry has the run; ``emit(event, payload)`` broadcasts on the
-    class channel (to every hub, this one included).
+    whether the hub's own registry has the run (REST shows it from there);
+    ``delivered(job_id, kernel_id)`` whether the server's mirror puts the run's events in
+    the outbox already (default: ``held``); ``emit(event, payload)`` broadcasts on the class
+    channel (to every hub, this one included).
     """
 
     def __init__(
@@ -159,6 +161,7 @@ class ClassView:
         held: Callable[[str], bool],
         emit: Emit | None = None,
         *,
+        delivered: Callable[[str, str | None], bool] | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
         heartbeat_check: float = HEARTBEAT_CHECK,
     ) -> None:
@@ -166,6 +169,7 @@ class ClassView:
         self.keys = Keys(channel)
         self._put = put
         self._held = held
+        self._delivered = delivered or (lambda job_id, kernel_id: held(job_id))
         self._emit = emit
         self._reconcile_interval = reconcile_interval
         self._heartbeat_check = heartbeat_check
@@ -253,7 +257,7 @@ class ClassView:
             last = await client.xrevrange(self.keys.job(job_id), count=1)
             if last:
                 run.cursor = _parse_id(last[0][0])
-            if status.get("status") in ALIVE:
+            if status.get("status") in ALIVE and not self._delivered(job_id, run.kernel_id):
                 self._put((STATUS_EVENT, job_id, status))
                 if job_id in latest:
                     self._put((UPDATE_EVENT, job_id, json.loads(latest[job_id])))
@@ -317,6 +321,8 @@ class ClassView:
             run.identify(payload)
             run.status = payload
             run.missing = 0
+        if self._delivered(run.job_id, run.kernel_id):
+            return  # this process's run, from another server's registry: the mirror has it
         self.state.released += 1
         self._put((event, run.job_id, payload))
 

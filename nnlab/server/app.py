@@ -34,6 +34,7 @@ from starlette.routing import Route
 import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT
 from nnlab.hub.keys import CHANNEL
+from nnlab.identity import kernel_id as this_kernel
 from nnlab.registry import Registry
 from nnlab.registry import registry as process_registry
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_max_running_jobs
@@ -119,10 +120,20 @@ def create_app(
         def held(job_id: str) -> bool:
             return _holds(held_in, job_id) or _holds(process_registry, job_id)
 
+        def delivered(job_id: str, kernel_id: str | None) -> bool:
+            """Whether the process's mirror puts the run in the outbox (then the class
+            view must not: a client would get its events twice)."""
+            if _holds(held_in, job_id):
+                return True
+            if _holds(process_registry, job_id):
+                return mirror in process_registry.observers()
+            # a run of another server's registry in this process: that server mirrors it
+            return kernel_id is not None and kernel_id == this_kernel()
+
         async def broadcast(event: str, payload: dict[str, Any]) -> None:
             await sio.emit(event, payload, namespace="/")  # through Redis, to every hub
 
-        view = ClassView(redis, channel, outbox.put, held, broadcast)
+        view = ClassView(redis, channel, outbox.put, held, broadcast, delivered=delivered)
     sio = socketio.AsyncServer(
         client_manager=manager,
         async_mode="asgi",
