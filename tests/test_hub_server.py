@@ -584,25 +584,13 @@ def test_nnlab_serve_redis_runs_a_hub_and_shows_the_class(tmp_path, processes, k
 
     protected = RedisServer(redis_binary(), tmp_path, password="s3cret-pw").start()
     try:
-        proc = subprocess.Popen(
-            [*SERVE, "--redis", protected.url, "--channel", CHANNEL],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        processes.append(proc)
-        assert proc.stdout is not None
-        shown = []
-        for line in proc.stdout:
-            shown.append(line)
-            if line.startswith("press Ctrl-C"):
-                break
+        url, shown = serve_hub(protected.url, processes)
+        proc = processes[-1]
         text = "".join(shown)
         (class_line,) = [line for line in shown if line.startswith("class ")]
         assert f"'{CHANNEL}'" in class_line
         assert ":***@127.0.0.1" in class_line
         assert "s3cret-pw" not in text
-        url = shown[0].split()[3]
         api = Api(url)
         kernel = Kernel(protected.url, "ada")
         try:
@@ -687,20 +675,53 @@ def test_a_run_too_far_behind_goes_on_from_its_newest_epoch(monkeypatch, kernels
     assert late.epochs("jf") == list(range(1, 31))
 
 
-def test_runs_trained_at_a_hub_reach_the_other_hubs_clients(hubs, clients) -> None:
-    one, two = hubs(), hubs()
-    wait_until(lambda: subscribed(one) and subscribed(two), what="both hubs' subscriptions")
-    here, there = clients(one.url), clients(two.url)
-    api = Api(one.url)
-    net = api.create_network([64, 12, 10])
-    status, job = api.post(f"/api/networks/{net['network_id']}/train", {"epochs": 4, "mini_batch_size": 50})
+def serve_hub(url: str, processes: list[subprocess.Popen[str]]) -> tuple[str, list[str]]:
+    """``nnlab serve --redis url`` in a process of its own: its URL and the lines it showed."""
+    proc = subprocess.Popen(
+        [*SERVE, "--redis", url, "--channel", CHANNEL],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(proc)
+    assert proc.stdout is not None
+    shown = []
+    for line in proc.stdout:
+        shown.append(line)
+        if line.startswith("press Ctrl-C"):
+            break
+    return shown[0].split()[3], shown
+
+
+def test_runs_trained_at_a_hub_reach_the_other_hubs_and_obey_them(
+    redis_server, processes, hubs, clients
+) -> None:
+    other_url, _ = serve_hub(redis_server.url, processes)
+    server = hubs()
+    wait_until(lambda: subscribed(server), what="the hub's subscription")
+    client = clients(server.url)
+    there, here = Api(other_url), Api(server.url)
+    net = there.create_network([64, 12, 10])
+    status, job = there.post(f"/api/networks/{net['network_id']}/train", {"epochs": 4, "mini_batch_size": 50})
     assert status == 202
     job_id = job["job_id"]
-    for client in (here, there):
-        client.wait_for(lambda c=client: any(s["status"] == "completed" for s in c.statuses(job_id)))
-        assert client.epochs(job_id) == [1, 2, 3, 4]  # the hub's own mirror, the class: once each
-    listed = Api(two.url).get(f"/api/jobs?network_id={net['network_id']}")[1]
-    assert [(j["job_id"], j["status"], j["owner"]) for j in listed] == [(job_id, "completed", job["owner"])]
-    status, body = Api(two.url).post(f"/api/networks/{net['network_id']}/train", {"epochs": 1})
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses(job_id)))
+    assert client.epochs(job_id) == [1, 2, 3, 4]
+    assert {s["owner"] for s in client.statuses(job_id)} == {job["owner"]}
+    listed = here.get(f"/api/jobs?network_id={net['network_id']}")[1]
+    assert [(j["job_id"], j["status"], j["kernel_id"]) for j in listed] == [
+        (job_id, "completed", job["kernel_id"])
+    ]
+    status, body = here.post(f"/api/networks/{net['network_id']}/train", {"epochs": 1})
     assert status == 409
     assert body["kernel_id"] == job["kernel_id"]
+    # a long run there, cancelled from here: the request reaches that hub's process
+    status, job = there.post(
+        f"/api/networks/{net['network_id']}/train", {"epochs": 10_000, "mini_batch_size": 50}
+    )
+    assert status == 202
+    client.wait_epochs(job["job_id"], 2)
+    status, body = here.post(f"/api/jobs/{job['job_id']}/cancel")
+    assert status == 202
+    assert there.wait_job(job["job_id"])["status"] == "cancelled"
+    client.wait_for(lambda: any(s["status"] == "cancelled" for s in client.statuses(job["job_id"])))
