@@ -308,8 +308,8 @@ class ClassView:
             # epochs in between replay them from the stream (auth since, catch-up).
             tail = decode_entries(await self._client.xrevrange(key, count=FILL_BATCH))[::-1]
             updates = [i for i, (_, event, _) in enumerate(tail) if event == UPDATE_EVENT]
-            start = updates[-1] if updates else 0
-            for entry, event, payload in tail[start:]:
+            first = updates[-1] if updates else 0
+            for entry, event, payload in tail[first:]:
                 if _parse_id(entry) > run.cursor:
                     if event == UPDATE_EVENT:
                         self.state.coalesced += max(0, _parse_id(entry)[0] - run.cursor[0] - 1)

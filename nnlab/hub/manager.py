@@ -30,7 +30,7 @@ CLASS_EVENTS = frozenset({UPDATE_EVENT, STATUS_EVENT, DIAGNOSTICS_EVENT})
 Sink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
-class ClassManager(socketio.AsyncRedisManager):
+class ClassManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socketio is untyped
     """``AsyncRedisManager`` whose received broadcasts of :data:`CLASS_EVENTS` go to ``sink``.
 
     The hub's own deliveries must use ``emit(..., ignore_queue=True)``: each hub serves its
