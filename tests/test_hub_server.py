@@ -675,10 +675,10 @@ def test_a_run_too_far_behind_goes_on_from_its_newest_epoch(monkeypatch, kernels
     assert late.epochs("jf") == list(range(1, 31))
 
 
-def serve_hub(url: str, processes: list[subprocess.Popen[str]]) -> tuple[str, list[str]]:
+def serve_hub(url: str, processes: list[subprocess.Popen[str]], *options: str) -> tuple[str, list[str]]:
     """``nnlab serve --redis url`` in a process of its own: its URL and the lines it showed."""
     proc = subprocess.Popen(
-        [*SERVE, "--redis", url, "--channel", CHANNEL],
+        [*SERVE, "--redis", url, "--channel", CHANNEL, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -696,7 +696,7 @@ def serve_hub(url: str, processes: list[subprocess.Popen[str]]) -> tuple[str, li
 def test_runs_trained_at_a_hub_reach_the_other_hubs_and_obey_them(
     redis_server, processes, hubs, clients
 ) -> None:
-    other_url, _ = serve_hub(redis_server.url, processes)
+    other_url, _ = serve_hub(redis_server.url, processes, "--max-running-jobs", "1")
     server = hubs()
     wait_until(lambda: subscribed(server), what="the hub's subscription")
     client = clients(server.url)
@@ -715,13 +715,21 @@ def test_runs_trained_at_a_hub_reach_the_other_hubs_and_obey_them(
     status, body = here.post(f"/api/networks/{net['network_id']}/train", {"epochs": 1})
     assert status == 409
     assert body["kernel_id"] == job["kernel_id"]
-    # a long run there, cancelled from here: the request reaches that hub's process
+    # a long run there, cancelled from here: the request reaches that hub's process; a
+    # second one waits for its slot meanwhile (queued), then runs
     status, job = there.post(
         f"/api/networks/{net['network_id']}/train", {"epochs": 10_000, "mini_batch_size": 50}
     )
     assert status == 202
+    second = there.create_network([64, 10])
+    status, waiting = there.post(f"/api/networks/{second['network_id']}/train", {"epochs": 2})
+    assert status == 202
+    assert waiting["status"] == "queued"
     client.wait_epochs(job["job_id"], 2)
     status, body = here.post(f"/api/jobs/{job['job_id']}/cancel")
     assert status == 202
     assert there.wait_job(job["job_id"])["status"] == "cancelled"
     client.wait_for(lambda: any(s["status"] == "cancelled" for s in client.statuses(job["job_id"])))
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses(waiting["job_id"])))
+    assert [s["status"] for s in client.statuses(waiting["job_id"])] == ["queued", "running", "completed"]
+    assert client.epochs(waiting["job_id"]) == [1, 2]

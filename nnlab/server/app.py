@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -69,6 +69,9 @@ class ServerApp:
     admission: Admission
     #: The class view of a hub (``None`` without Redis).
     classview: Any = None
+    #: Also told ``(event, job_id, payload)`` of what the server announces itself (a REST
+    #: job waiting for a slot): a hub's publisher, for the class.
+    announced: list[Callable[[str, str, dict[str, Any]], None]] = field(default_factory=list)
 
     async def close_clients(self) -> None:
         """Close every Engine.IO connection at once (a held long-poll would delay a stop
@@ -155,8 +158,13 @@ def create_app(
     _engineio.answer_held_polls(sio.eio)
     require_token_on_connect(sio, guard)
 
+    announced: list[Callable[[str, str, dict[str, Any]], None]] = []
+
     def announce_queued(job: Any) -> None:
-        mirror.publish(STATUS_EVENT, job.job_id, status_payload(job))
+        payload = status_payload(job)
+        mirror.publish(STATUS_EVENT, job.job_id, payload)
+        for listener in announced:
+            listener(STATUS_EVENT, job.job_id, payload)
 
     admission = Admission(
         registry,
@@ -237,7 +245,9 @@ def create_app(
         lifespan=lifespan,
     )
     root = socketio.ASGIApp(sio, other_asgi_app=starlette_app, socketio_path="socket.io")
-    return ServerApp(asgi=root, sio=sio, fanout=fanout, admission=admission, classview=view)
+    return ServerApp(
+        asgi=root, sio=sio, fanout=fanout, admission=admission, classview=view, announced=announced
+    )
 
 
 def _holds(registry: Registry, job_id: str) -> bool:

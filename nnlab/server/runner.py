@@ -283,6 +283,8 @@ class Server:
         ):
             return  # nnlab.connect publishes them already
         self._publisher = Publisher(self.redis, channel=self.channel, registry=runs).start()
+        if self._app is not None:
+            self._app.announced.append(self._publisher.publish)  # a job queued for a slot
 
     def _serve_forever(self, sock: socket.socket) -> None:
         async def main() -> None:
