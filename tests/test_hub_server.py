@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import socketio
 from redis_helpers import RedisServer
-from server_helpers import Api, request
+from server_helpers import Api, external, finish, read_json_line, request, run_node
 
 from nnlab.events import TrainingStatus, TrainingUpdate
 from nnlab.hub._redis import sync_client
@@ -733,3 +733,28 @@ def test_runs_trained_at_a_hub_reach_the_other_hubs_and_obey_them(
     client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses(waiting["job_id"])))
     assert [s["status"] for s in client.statuses(waiting["job_id"])] == ["queued", "running", "completed"]
     assert client.epochs(waiting["job_id"]) == [1, 2]
+
+
+def test_the_seeds_node_client_gets_every_epoch_of_kernels_runs(kernels, hubs) -> None:
+    external("node")
+    server = hubs()
+    wait_until(lambda: subscribed(server), what="the hub's subscription")
+    proc = run_node("contract_clients.mjs", server.url, "3", "4")
+    assert read_json_line(proc)["ready"]
+    owners = [kernels(name) for name in ("ada", "bob")]
+    for kernel in owners:
+        for run in ("1", "2"):
+            kernel.start(f"{kernel.owner}-{run}", 6)
+    for epoch in range(1, 7):
+        for kernel in owners:
+            for run in ("1", "2"):
+                kernel.epoch(f"{kernel.owner}-{run}", epoch, 6)
+    for kernel in owners:
+        for run in ("1", "2"):
+            kernel.end(f"{kernel.owner}-{run}", 6)
+    clients = finish(proc)["clients"]
+    assert len(clients) == 3
+    for client in clients:
+        assert client["problems"] == []  # every field of the contract, nothing more
+        assert client["epochs"] == {f"{o}-{r}": list(range(1, 7)) for o in ("ada", "bob") for r in ("1", "2")}
+        assert all(s == ["running", "completed"] for s in client["statuses"].values())
