@@ -15,8 +15,10 @@ the hub's :class:`~nnlab.hub.manager.ClassManager` hands the broadcasts to :meth
   (``{channel}:changes``) are filled the same way: what pub/sub lost (Redis or the
   subscription down, a hub started mid-run) arrives in order.
 * **Heartbeats:** a running, paused or queued run whose kernel's heartbeat key is gone at
-  two looks in a row is written ``interrupted`` (at entry ``epoch-HUB_MARK``: of several hubs
-  one wins) and broadcast.
+  two looks in a row (``HEARTBEAT_CHECK`` apart) is written ``interrupted`` (at entry
+  ``epoch-HUB_MARK``: of several hubs one wins) and broadcast. So a killed kernel's runs
+  show as interrupted at most its heartbeat's expiry (3 x its interval: 15 s by default)
+  plus about ``3 * HEARTBEAT_CHECK`` (3 s) after its last sign of life.
 
 Runs of the hub's own registry are skipped (they reach the outbox through the mirror). The
 view also answers the REST API about kernels' runs and is the replay source for them.
