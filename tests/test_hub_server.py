@@ -449,6 +449,12 @@ def test_training_a_kernels_network_at_the_hub_is_refused(kernels, hubs) -> None
     assert body["owner"] == "ada"
     assert body["kernel_id"] == kernel.kernel_id
     assert "ada" in body["error"]
+    status, body = api.delete("/api/networks/net-jn")
+    assert status == 409
+    assert body["owner"] == "ada"
+    status, jobs = api.get("/api/networks/net-jn/jobs")
+    assert status == 200
+    assert [(j["job_id"], j["owner"]) for j in jobs] == [("jn", "ada")]
     status, job = api.get("/api/jobs/jn")
     assert status == 200
     assert [u["epoch"] for u in job["history"]] == [1, 2]
