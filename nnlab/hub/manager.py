@@ -60,6 +60,9 @@ class ClassManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socketi
     def start(self) -> None:
         """Start listening on the channel now (python-socketio would wait for the first client)."""
         server = self.server
+        # python-socketio initializes its manager (and so subscribes) on the first Engine.IO
+        # connection, flagging it with this attribute; a hub must follow the class before
+        # any dashboard connects, so it does the same at start.
         if not server.manager_initialized:
             server.manager_initialized = True
             self.initialize()
