@@ -136,7 +136,11 @@ def create_app(
         async def broadcast(event: str, payload: dict[str, Any]) -> None:
             await sio.emit(event, payload, namespace="/")  # through Redis, to every hub
 
-        view = ClassView(redis, channel, outbox.put, held, broadcast, delivered=delivered)
+        def put(item: tuple[str, str, Any]) -> None:
+            outbox.put(item)
+            fanout.wake()  # the view runs on the server loop: no need to wait for the pacer
+
+        view = ClassView(redis, channel, put, held, broadcast, delivered=delivered)
     sio = socketio.AsyncServer(
         client_manager=manager,
         async_mode="asgi",

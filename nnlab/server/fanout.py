@@ -160,6 +160,12 @@ class Fanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def wake(self) -> None:
+        """Deliver what waits now (call on the server loop; the pacer looks only every
+        ``pacing.IDLE`` seconds while this process trains nothing)."""
+        if self._kick is not None:
+            self._kick.set()
+
     @property
     def clients(self) -> int:
         """Number of connected Socket.IO clients."""
