@@ -25,7 +25,7 @@ from nnlab.events import TrainingStatus, TrainingUpdate
 from nnlab.hub._redis import sync_client
 from nnlab.hub.keys import APPEND, HUB_MARK, Keys, append_args
 from nnlab.registry import Registry
-from nnlab.server import Server
+from nnlab.server import Server, current, serve
 
 CHANNEL = "class-a"
 SERVE = [sys.executable, "-m", "nnlab", "serve", "--port", "0", "--no-store"]
@@ -519,6 +519,9 @@ def test_health_shows_redis_down_with_password_hidden(tmp_path) -> None:
 def test_bad_redis_urls_are_refused_naming_the_argument(url: Any) -> None:
     with pytest.raises(ValueError, match="redis must be a URL such as 'redis://HOST:6379/0'"):
         Server(port=0, registry=Registry(), store=False, redis=url)
+    with pytest.raises(ValueError, match="redis must be a URL such as 'redis://HOST:6379/0'"):
+        serve(port=0, store=False, redis=url, quiet=True)
+    assert current() is None  # nothing started
 
 
 def test_bad_channel_is_refused() -> None:
@@ -764,3 +767,10 @@ def test_the_seeds_node_client_gets_every_epoch_of_kernels_runs(kernels, hubs) -
         assert client["problems"] == []  # every field of the contract, nothing more
         assert client["epochs"] == {f"{o}-{r}": list(range(1, 7)) for o in ("ada", "bob") for r in ("1", "2")}
         assert all(s == ["running", "completed"] for s in client["statuses"].values())
+
+
+def test_a_refused_redis_url_does_not_show_its_password() -> None:
+    with pytest.raises(ValueError, match="redis must be a URL") as refused:
+        Server(port=0, registry=Registry(), store=False, redis="http://teacher:s3cret-pw@127.0.0.1:6379/0")
+    assert "s3cret-pw" not in str(refused.value)
+    assert "teacher:***@" in str(refused.value)
