@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 import socketio
 from redis_helpers import RedisServer
 from server_helpers import Api, external, finish, read_json_line, request, run_node
@@ -645,7 +646,7 @@ def test_redis_restarted_mid_run_the_client_ends_with_every_epoch(
             kernel.redis.ping()
             other.redis.ping()
             break
-        except OSError:
+        except redis.exceptions.ConnectionError:
             assert attempt < 99, "Redis did not come back"
             time.sleep(0.1)
     # What a publisher writes again after the restart, its broadcasts lost (the hub is still
@@ -774,3 +775,44 @@ def test_a_refused_redis_url_does_not_show_its_password() -> None:
         Server(port=0, registry=Registry(), store=False, redis="http://teacher:s3cret-pw@127.0.0.1:6379/0")
     assert "s3cret-pw" not in str(refused.value)
     assert "teacher:***@" in str(refused.value)
+
+
+def test_heartbeats_are_not_judged_right_after_redis_lost_them(redis_server, kernels) -> None:
+    """Redis restarted empty: the kernels' heartbeat keys are gone until each writes its
+    next one, so the hub waits (HEARTBEAT_GRACE) before calling their runs interrupted."""
+    import asyncio
+
+    from nnlab.hub.classview import ClassView
+
+    kernel = kernels("ada")
+    kernel.start("jg", 10)
+    kernel.epoch("jg", 1, 10)
+    released: list[tuple[str, str, Any]] = []
+
+    async def main() -> None:
+        view = ClassView(
+            redis_server.url, CHANNEL, released.append, lambda job_id: False,
+            reconcile_interval=3600, heartbeat_check=3600,
+        )  # fmt: skip
+        await view.start()
+        try:
+            assert [(e, j) for e, j, _ in released] == [("training_status", "jg"), ("training_update", "jg")]
+            redis_server.stop()
+            redis_server.start()  # empty: no heartbeat, no mark
+            kernel.epoch("jg", 2, 10, emit=False)  # the publisher writes again; no heartbeat yet
+            for attempt in range(100):
+                try:
+                    await view.reconcile()
+                    break
+                except redis.exceptions.ConnectionError:  # the connection is made again on the next call
+                    assert attempt < 99, "Redis did not come back"
+                    await asyncio.sleep(0.1)
+            for _ in range(3):
+                await view.check_heartbeats()
+            assert view.state.interrupted == 0
+            assert [p.get("status") for e, _, p in released if e == "training_status"] == ["running"]
+            assert [p["epoch"] for e, _, p in released if e == "training_update"] == [1, 2]
+        finally:
+            await view.stop()
+
+    asyncio.run(main())

@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -60,6 +61,9 @@ HEARTBEAT_CHECK = 1.0
 FILL_BATCH = 500
 #: Most entries one fill releases; beyond that the newest only.
 FILL_LIMIT = 5000
+#: Seconds after Redis came back (or lost its data) during which no heartbeat is judged:
+#: kernels need one heartbeat interval (5 s by default) to write theirs again.
+HEARTBEAT_GRACE = 20.0
 #: Milliseconds a hub's mark outlives its last reconcile.
 MARK_TTL_MS = 60_000
 #: Statuses of a run whose kernel must be alive.
@@ -185,6 +189,8 @@ class ClassView:
         self._client: Any = None
         self._append: Any = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat_grace = HEARTBEAT_GRACE
+        self._back_at = -math.inf  # when Redis last came back (time.monotonic())
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -239,6 +245,8 @@ class ClassView:
             self.state.last_error = f"{type(exc).__name__}: {exc}"
             self.state.last_error_at = time.time()
             return False
+        if not self.state.connected and self.state.last_error is not None:
+            self._back_at = time.monotonic()  # back after a failure: heartbeats may be gone
         self.state.connected = True
         return True
 
@@ -338,6 +346,7 @@ class ClassView:
         version = int(counter or 0)
         if marked is None or version < self._version:  # Redis lost its data: look at every run
             self._version = 0
+            self._back_at = time.monotonic()
         if version == self._version:
             return
         changed = await client.zrangebyscore(self.keys.changes, f"({self._version}", "+inf", withscores=True)
@@ -359,6 +368,10 @@ class ClassView:
             if run.kernel_id and run.status is not None and run.status.get("status") in ALIVE
         ]
         if not runs:
+            return
+        if time.monotonic() - self._back_at < self._heartbeat_grace:
+            for run in runs:
+                run.missing = 0
             return
         async with self._client.pipeline(transaction=False) as pipe:
             for run in runs:
