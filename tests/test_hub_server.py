@@ -542,6 +542,12 @@ def test_cli_refuses_a_bad_redis_url_naming_the_flag() -> None:
     assert "redis://HOST:6379/0" in proc.stderr
 
 
+def test_cli_channel_without_redis_is_refused() -> None:
+    proc = subprocess.run([*SERVE, "--channel", "physics"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--redis" in proc.stderr
+
+
 def test_cli_without_the_redis_client_says_how_to_install_it(tmp_path) -> None:
     # a `redis` module that cannot be imported, first on the path
     (tmp_path / "redis").mkdir()
