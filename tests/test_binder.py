@@ -60,12 +60,12 @@ def _requirements() -> list[str]:
 
 
 # ----------------------------------------------------------------------------- quick checks
-def test_requirements_cover_nnlab_the_lab_and_the_proxy() -> None:
+def test_requirements_cover_nnlab_the_lab_the_hub_client_and_the_proxy() -> None:
     listed = {_name(line) for line in _requirements()}
     needed = {"jupyter-server-proxy", "python-socketio"}  # the proxy; the notebooks' client
     for requirement in metadata.requires("nnlab") or []:
         name, _, marker = requirement.partition(";")
-        if not marker or 'extra == "lab"' in marker:
+        if not marker or 'extra == "lab"' in marker or 'extra == "hub"' in marker:
             needed.add(_name(name))
     assert needed <= listed, f"binder/requirements.txt lacks {sorted(needed - listed)}"
     assert "python-socketio[client]" in (BINDER / "requirements.txt").read_text(encoding="utf-8")
