@@ -1,7 +1,7 @@
 """Contract tests of the other packages' internals nnlab relies on (one adapter each).
 
-Each test fails loudly, naming the adapter, when an upgrade of python-engineio, uvicorn or
-ipykernel changes what it reads; the fallbacks are checked too (a changed internal
+Each test fails loudly, naming the adapter, when an upgrade of python-engineio, uvicorn,
+python-socketio or ipykernel changes what it reads; the fallbacks are checked too (a changed internal
 degrades one feature, with a warning, and never raises).
 """
 
@@ -219,3 +219,40 @@ def test_ipykernel_hook_sees_a_message_and_keeps_the_routing() -> None:
 def test_ipykernel_hook_fallback_without_the_method() -> None:
     assert not _ipykernel_hook.on_message_early(SimpleNamespace(), lambda data: None)
     assert not _ipykernel_hook.on_message_early(None, lambda data: None)
+
+
+# ---------------------------------------------------------------- python-socketio's Redis manager
+def test_socketio_pubsub_internals_the_class_manager_relies_on() -> None:
+    """nnlab/hub/manager.py: ClassManager overrides AsyncPubSubManager._handle_emit(message),
+    which the listener calls with each received emit message (and the local emit path with
+    this process's own), and starts listening itself through AsyncServer.manager_initialized
+    and initialize(); it closes the listener task (.thread) and the .pubsub/.redis clients."""
+    import socketio
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+
+    handle = AsyncPubSubManager._handle_emit
+    assert inspect.iscoroutinefunction(handle), "nnlab.hub.manager: _handle_emit is no longer a coroutine"
+    assert list(inspect.signature(handle).parameters) == ["self", "message"], (
+        "nnlab.hub.manager: _handle_emit"
+    )
+    emit_source = inspect.getsource(AsyncPubSubManager.emit)
+    assert "_handle_emit(message)" in emit_source, (
+        "nnlab.hub.manager: emit() no longer goes through _handle_emit"
+    )
+    listen_source = inspect.getsource(AsyncPubSubManager._thread)
+    assert "_handle_emit(data)" in listen_source, (
+        "nnlab.hub.manager: the listener no longer calls _handle_emit"
+    )
+    for key in ("method", "event", "data", "room", "binary"):
+        assert f"'{key}'" in emit_source, f"nnlab.hub.manager: emit messages lack {key!r}"
+
+    from nnlab.hub.manager import ClassManager
+
+    manager = ClassManager("redis://127.0.0.1:1/0", channel="adapter-test")
+    for name in ("redis", "pubsub"):
+        assert hasattr(manager, name), f"nnlab.hub.manager: AsyncRedisManager has no .{name}"
+    server = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
+    assert server.manager_initialized is False, "nnlab.hub.manager: AsyncServer.manager_initialized"
+    assert "self.thread = " in inspect.getsource(AsyncPubSubManager.initialize), (
+        "nnlab.hub.manager: initialize() no longer keeps its listener task in .thread"
+    )

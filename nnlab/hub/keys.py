@@ -20,6 +20,9 @@ python-socketio's message-queue channel and the prefix of every key.
   kernel renews it; its runs are ``interrupted`` once it is gone.
 * ``{channel}:control:{kernel_id}`` -- the Pub/Sub channel a kernel listens on for
   requests about its runs (cancel, pause, resume, a new learning rate).
+* ``{channel}:hub:{id}`` -- a hub's mark, renewed at each of its looks: when it is gone
+  while the hub runs, Redis lost its data (restarted without persistence), and the hub
+  looks at every run again.
 
 :data:`APPEND` writes one event to all of these in one atomic step (a Lua script), so a
 reader never sees a run's summary ahead of its stream.
