@@ -4,6 +4,7 @@ runs' final epochs and accuracies, the owner and status filters, a path prefix, 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,37 +194,56 @@ def test_behind_a_path_prefix_with_a_token_and_linked_with_the_test_page(browser
 
     registry = Registry()
     app = create_app(registry=registry, token=TOKEN)
+    going = None
     with serve_asgi(under_prefix(app.asgi, "/proxy/8000")) as url, tab(browser, url) as t:
-        jobs = [student_run(registry, i) for i in (1, 2)]
-        page = t.page
-        # from the test page, by its link (which keeps the token)
-        page.goto(f"{url}/proxy/8000/test_socketio.html?token={TOKEN}")
-        page.wait_for_selector("#connection[data-state=connected]", timeout=WAIT)
-        page.click("#dashboard-link")
-        page.wait_for_url(f"{url}/proxy/8000/dashboard?token={TOKEN}")
-        page.wait_for_selector("#connection[data-state=connected]", timeout=WAIT)
-        wait_final(page, jobs)
-        jobs.append(student_run(registry, 3))
-        wait_final(page, jobs)
-        assert page.eval_on_selector_all(".run .owner", "els => els.map(e => e.textContent)") == [
-            "student01",
-            "student02",
-            "student03",
-        ]
-        # and back
-        page.click("#test-page-link")
-        page.wait_for_url(f"{url}/proxy/8000/test_socketio.html?token={TOKEN}")
-        page.wait_for_selector("#connection[data-state=connected]", timeout=WAIT)
-        assert t.errors == []
-        assert t.foreign == []
-        assert t.failed == []
+        try:
+            jobs = [student_run(registry, i) for i in (1, 2)]
+            # a run already going when the page opens: its curve is replayed from epoch 1
+            going = student_run(registry, 9, background=True, epochs=10_000)
+            wait_until(lambda: len(going.history) >= 2)
+            page = t.page
+            # from the test page, by its link (which keeps the token)
+            page.goto(f"{url}/proxy/8000/test_socketio.html?token={TOKEN}")
+            page.wait_for_selector("#connection[data-state=connected]", timeout=WAIT)
+            page.click("#dashboard-link")
+            page.wait_for_url(f"{url}/proxy/8000/dashboard?token={TOKEN}")
+            page.wait_for_selector("#connection[data-state=connected]", timeout=WAIT)
+            wait_final(page, jobs)
+            jobs.append(student_run(registry, 3))
+            wait_final(page, jobs)
+            owners = page.eval_on_selector_all(".run .owner", "els => els.map(e => e.textContent)")
+            assert owners == ["student01", "student02", "student03", "student09"]
+            going.cancel()
+            going.wait(timeout=30)
+            wait_final(page, [going])
+            seen = page.evaluate(f"window.nnlabDashboard.runs['{going.job_id}']")
+            assert seen["points"] == [r.accuracy for r in going.history]
+            assert seen["received"] == len(going.history)  # every epoch once
+            # and back
+            page.click("#test-page-link")
+            page.wait_for_url(f"{url}/proxy/8000/test_socketio.html?token={TOKEN}")
+            page.wait_for_selector("#connection[data-state=connected]", timeout=WAIT)
+            assert t.errors == []
+            assert t.foreign == []
+            assert t.failed == []
 
-        # without the token: said so, no retrying
-        page.goto(f"{url}/proxy/8000/dashboard")
-        page.wait_for_selector("#connection[data-state=disconnected]", timeout=WAIT)
-        assert "401" in page.inner_text("#message")
-        assert page.evaluate("socket.stopped") is True
-        assert page.locator(".run").count() == 0
+            # without the token: said so, no retrying
+            page.goto(f"{url}/proxy/8000/dashboard")
+            page.wait_for_selector("#connection[data-state=disconnected]", timeout=WAIT)
+            assert "401" in page.inner_text("#message")
+            assert page.evaluate("socket.stopped") is True
+            assert page.locator(".run").count() == 0
+        finally:
+            if going is not None:
+                going.cancel()
+                going.wait(timeout=30)
+
+
+def wait_until(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def test_the_pages_and_the_banner() -> None:
