@@ -239,6 +239,43 @@ def test_behind_a_path_prefix_with_a_token_and_linked_with_the_test_page(browser
                 going.wait(timeout=30)
 
 
+def test_a_run_that_starts_while_the_page_loads_gets_its_earlier_epochs(browser: Any) -> None:
+    """A run unknown to the page's REST answer joins over Socket.IO mid-way: the epochs it
+    missed come from ``GET api/jobs/{id}/updates``."""
+    registry = Registry()
+    server = Server(port=0, registry=registry).start()
+    going = None
+    try:
+        with tab(browser, server.url) as t:
+            held: list[Any] = []
+            # the page connects once both api/jobs and api/networks answered: hold the second
+            t.page.route("**/api/networks", lambda route: held.append(route))
+            t.page.goto(f"{server.url}/dashboard")
+            while not held:  # playwright calls the handler while the page is waited on
+                t.page.wait_for_timeout(20)
+            going = student_run(registry, 4, background=True, epochs=10_000)
+            wait_until(lambda: len(going.history) >= 3)
+            held[0].continue_()
+            card = f'.run[data-job-id="{going.job_id}"]'
+            t.page.wait_for_selector(card, timeout=WAIT)
+            going.cancel()
+            going.wait(timeout=30)
+            wait_final(t.page, [going])
+            t.page.wait_for_function(
+                f"window.nnlabDashboard.runs['{going.job_id}'].points.length === {len(going.history)}"
+            )
+            seen = t.page.evaluate(f"window.nnlabDashboard.runs['{going.job_id}']")
+            assert seen["points"] == [r.accuracy for r in going.history]
+            assert seen["received"] < len(going.history)  # the first epochs came over REST
+            assert t.errors == []
+            assert t.failed == []
+    finally:
+        if going is not None:
+            going.cancel()
+            going.wait(timeout=30)
+        server.stop()
+
+
 def wait_until(condition: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
