@@ -90,6 +90,9 @@ class TrainingJob:
         self.params = params
         self.network_id = net.network_id
         self.job_id = str(uuid.uuid4())
+        #: Who made the run, and where (:func:`nnlab.identity.identity` when it was made):
+        #: its ``training_status`` and REST description carry it, whoever owns the process later.
+        self.identity = identity()
         self._observers = list(observers)
         self._registry = registry
         self._lock = threading.Lock()
@@ -177,7 +180,7 @@ class TrainingJob:
             error=self.error,
             stop_reason=self.stop_reason,
             sizes=tuple(self.network.sizes),
-            **identity(),
+            **self.identity,
         )
 
     def to_dict(self, *, history: bool = True) -> dict[str, Any]:
@@ -194,7 +197,7 @@ class TrainingJob:
             "latest": latest,
             "error": self.error,
             "stop_reason": self.stop_reason,
-            **identity(),
+            **self.identity,
             "hints": list(self.hints),
             "learning_rate": self.learning_rate,
             "created_at": self.created_at,

@@ -315,7 +315,9 @@ class Publisher(Observer):
             sizes = [int(n) for n in job.network.sizes]
         if sizes is None or "network_id" not in payload:
             return None
-        who = identity()
+        # the owner the run was made under (a status payload carries it), else this process's
+        who = getattr(job, "identity", None) or identity()
+        who = {name: payload.get(name, who[name]) for name in ("owner", "host", "kernel_id")}
         return {"network_id": payload["network_id"], "sizes": list(sizes), **who}
 
     def _write_all(self) -> bool:

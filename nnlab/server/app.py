@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 import socketio
@@ -28,8 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
 import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT
@@ -45,7 +43,7 @@ from nnlab.server.control import register_control_events
 from nnlab.server.fanout import Fanout
 from nnlab.server.follow import Follower
 from nnlab.server.mirror import Outbox, get_mirror, status_payload
-from nnlab.server.proxy import TEST_PAGE
+from nnlab.server.pages import page_routes
 from nnlab.server.replay import History
 from nnlab.store import Store
 
@@ -78,10 +76,6 @@ class ServerApp:
         by the ping timeout), then stop python-socketio's background task."""
         await _engineio.close_all(self.sio.eio)
         await self.sio.shutdown()
-
-
-def _page() -> bytes:
-    return resources.files("nnlab.server").joinpath("static").joinpath(TEST_PAGE).read_bytes()
 
 
 def create_app(
@@ -187,16 +181,6 @@ def create_app(
     )
     register_control_events(sio, api.control)  # pause_job, resume_job, set_learning_rate
     follower = None if store is None else Follower(store, registry, outbox, mirror)
-    page = _page()
-
-    async def test_page(request: Request) -> Response:
-        return Response(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
-
-    async def index(request: Request) -> Response:
-        # Relative, so it also works behind a path prefix such as /proxy/8000/; the query
-        # (the page's ?token=) goes along.
-        query = request.url.query
-        return RedirectResponse(f"{TEST_PAGE}?{query}" if query else TEST_PAGE, status_code=307)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -232,8 +216,7 @@ def create_app(
     starlette_app = Starlette(
         routes=[
             *api.routes(),
-            Route(f"/{TEST_PAGE}", test_page, methods=["GET"]),
-            Route("/", index, methods=["GET"]),
+            *page_routes(),
         ],
         middleware=[
             Middleware(

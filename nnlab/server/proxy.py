@@ -49,6 +49,7 @@ Via = Literal["direct", "NNLAB_PUBLIC_URL", "jupyterhub", "jupyter-server-proxy"
 #: Hosts jupyter-server-proxy can reach with ``/proxy/<port>/`` (it connects to localhost).
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""})
 TEST_PAGE = "test_socketio.html"
+DASHBOARD = "dashboard"
 TRANSPORTS = ("websocket", "polling")
 _TOKEN = "<token>"
 
@@ -208,6 +209,11 @@ class Endpoints:
         return self.root + TEST_PAGE
 
     @property
+    def dashboard(self) -> str:
+        """The class view: one card per run, filtered by owner and status."""
+        return self.root + DASHBOARD
+
+    @property
     def rest_base(self) -> str:
         """Prefix of the REST routes: ``rest_base + "/networks"`` lists the networks."""
         return self.root + "api"
@@ -245,6 +251,7 @@ class Endpoints:
             "direct": self.direct,
             "root": self.root,
             "test_page": self.test_page,
+            "dashboard": self.dashboard,
             "rest_base": self.rest_base,
             "socketio_url": self.socketio_url,
             "socketio_options": self.socketio_options(),
@@ -271,6 +278,7 @@ class Endpoints:
         lines = [
             f"nnlab server on {self.direct}" + (", for browsers" + where + ":" if self.proxied else ""),
             f"  test page  {self.test_page}",
+            f"  dashboard  {self.dashboard}",
             f"  REST base  {self.rest_base}",
             f"  Socket.IO  {self._io_call()}",
         ]
@@ -292,6 +300,7 @@ class Endpoints:
         head = html.escape(self.text().splitlines()[0])
         rows = [
             f"<tr><td>test page</td><td>{link(self.test_page)}</td></tr>",
+            f"<tr><td>dashboard</td><td>{link(self.dashboard)}</td></tr>",
             f"<tr><td>REST base</td><td>{link(self.rest_base)}</td></tr>",
             f"<tr><td>Socket.IO</td><td><code>{html.escape(self._io_call())}</code></td></tr>",
         ]
