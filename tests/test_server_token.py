@@ -263,6 +263,7 @@ def test_nnlab_serve_with_a_token() -> None:
             url = lines[0].split()[3]
             assert f"token: {TOKEN}\n" in lines
             assert any(f"test_socketio.html?token={TOKEN}" in line for line in lines)
+            assert any(f"/dashboard?token={TOKEN}" in line for line in lines)
             assert request(url, "GET", "/api/health")[0] == 401
             assert request(url, "GET", "/api/health", headers=BEARER)[0] == 200
             proc.send_signal(signal.SIGTERM)

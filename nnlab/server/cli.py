@@ -181,6 +181,7 @@ def _run_serve(args: argparse.Namespace) -> int:
                 f"  open the test page with ?token=: {server.url}/test_socketio.html?token={token}",
                 flush=True,
             )
+            print(f"  and the class dashboard: {server.url}/dashboard?token={token}", flush=True)
             print("  REST: 'Authorization: Bearer <token>'; Socket.IO: auth: {token: '<token>'}", flush=True)
         print("press Ctrl-C to stop", flush=True)
         while server.running:
