@@ -107,7 +107,14 @@ class Api:
 class Recorder:
     """A python-socketio client that records every training_update and training_status."""
 
-    def __init__(self, url: str, transports: list[str], *, drop: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        url: str,
+        transports: list[str],
+        *,
+        drop: tuple[str, ...] = (),
+        auth: dict[str, Any] | None = None,
+    ) -> None:
         import socketio
 
         self.drop = drop  # payload fields not to keep (large test payloads)
@@ -116,7 +123,7 @@ class Recorder:
         self.client = socketio.Client(reconnection=False)
         for name in ("training_update", "training_status"):
             self.client.on(name, self._recorder(name))
-        self.client.connect(url, transports=transports, wait_timeout=10)
+        self.client.connect(url, transports=transports, auth=auth, wait_timeout=10)
 
     def _recorder(self, name: str) -> Callable[[dict[str, Any]], None]:
         def record(data: dict[str, Any]) -> None:
@@ -132,6 +139,15 @@ class Recorder:
         with self._cond:
             return [d for n, d in self.events if n == "training_update" and job_id in (None, d["job_id"])]
 
+    def epochs(self, job_id: str) -> list[int]:
+        """The epochs of the job's updates, in the order they arrived."""
+        return [u["epoch"] for u in self.updates(job_id)]
+
+    def status_records(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's training_status payloads, in the order they arrived."""
+        with self._cond:
+            return [d for n, d in self.events if n == "training_status" and d["job_id"] == job_id]
+
     def statuses(self, job_id: str | None = None) -> list[str]:
         with self._cond:
             return [
@@ -145,7 +161,7 @@ class Recorder:
         with self._cond:
             while not predicate():
                 left = deadline - time.monotonic()
-                assert left > 0, f"timed out; got {len(self.events)} events"
+                assert left > 0, f"timed out; got {len(self.events)} events, the last {self.events[-3:]}"
                 self._cond.wait(left)
 
     def wait_finished(self, job_id: str, timeout: float = 10.0) -> None:

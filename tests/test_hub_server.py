@@ -11,7 +11,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 import redis
 import socketio
 from redis_helpers import RedisServer
-from server_helpers import Api, external, finish, read_json_line, request, run_node
+from server_helpers import Api, Recorder, external, finish, read_json_line, request, run_node
 
 from nnlab.events import TrainingStatus, TrainingUpdate
 from nnlab.hub._redis import sync_client
@@ -106,46 +105,20 @@ class Kernel:
             self.mgr.redis.close()
 
 
-class Client:
+class Client(Recorder):
     """A python-socketio client of a hub that records the training events."""
 
     def __init__(
         self, url: str, auth: dict[str, Any] | None = None, transports: list[str] | None = None
     ) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self._cond = threading.Condition()
-        self.client = socketio.Client(reconnection=False)
-        for name in ("training_update", "training_status"):
-            self.client.on(name, self._recorder(name))
-        self.client.connect(url, auth=auth, transports=transports or ["websocket"], wait_timeout=10)
-
-    def _recorder(self, name: str) -> Callable[[dict[str, Any]], None]:
-        def record(data: dict[str, Any]) -> None:
-            with self._cond:
-                self.events.append((name, data))
-                self._cond.notify_all()
-
-        return record
-
-    def epochs(self, job_id: str) -> list[int]:
-        with self._cond:
-            return [d["epoch"] for n, d in self.events if n == "training_update" and d["job_id"] == job_id]
-
-    def statuses(self, job_id: str) -> list[dict[str, Any]]:
-        with self._cond:
-            return [d for n, d in self.events if n == "training_status" and d["job_id"] == job_id]
+        super().__init__(url, transports or ["websocket"], auth=auth)
 
     def jobs(self) -> set[str]:
         with self._cond:
             return {d["job_id"] for _, d in self.events}
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                assert left > 0, f"timed out; got {self.events[-5:]}"
-                self._cond.wait(min(left, 0.2))
+        super().wait_for(predicate, timeout)
 
     def wait_epochs(self, job_id: str, total: int, timeout: float = 20.0) -> None:
         self.wait_for(lambda: total in self.epochs(job_id), timeout)
@@ -231,9 +204,9 @@ def test_client_gets_every_epoch_of_kernels_runs_in_order_with_owners(kernels, h
     ada.end("ja", 8)
     bob.end("jb", 8)
     for job_id, owner in (("ja", "ada"), ("jb", "bob")):
-        client.wait_for(lambda j=job_id: [s["status"] for s in client.statuses(j)][-1:] == ["completed"])
+        client.wait_for(lambda j=job_id: client.statuses(j)[-1:] == ["completed"])
         assert client.epochs(job_id) == list(range(1, 9))
-        statuses = client.statuses(job_id)
+        statuses = client.status_records(job_id)
         assert [s["status"] for s in statuses] == ["running", "completed"]
         assert {(s["owner"], s["kernel_id"]) for s in statuses} == {(owner, f"host-{owner}-1")}
     updates = [d for n, d in client.events if n == "training_update"]
@@ -254,7 +227,7 @@ def test_two_hubs_on_one_redis_each_client_gets_every_epoch_once(kernels, hubs, 
         kernel.end(job_id, 20)
     for client in (c1, c2):
         for job_id in ("j1", "j2", "j3"):
-            client.wait_for(lambda c=client, j=job_id: len(c.statuses(j)) == 2)
+            client.wait_for(lambda c=client, j=job_id: len(c.status_records(j)) == 2)
             assert client.epochs(job_id) == list(range(1, 21))
 
 
@@ -271,7 +244,7 @@ def test_replay_since_comes_from_the_runs_stream(kernels, hubs, clients) -> None
     for epoch in range(21, 31):
         kernel.epoch("jr", epoch, 30)
     kernel.end("jr", 30)
-    late.wait_for(lambda: any(s["status"] == "completed" for s in late.statuses("jr")))
+    late.wait_for(lambda: "completed" in late.statuses("jr"))
     assert late.epochs("jr") == list(range(6, 31))
     watcher.wait_epochs("jr", 30)
     seen = watcher.epochs("jr")  # a late joiner: the latest epoch when it joined, then live
@@ -303,7 +276,7 @@ def test_hub_restarted_mid_run_rebuilds_from_redis(redis_server, kernels, hubs, 
     for epoch in range(16, 31):
         kernel.epoch("jh", epoch, 30)
     kernel.end("jh", 30)
-    again.wait_for(lambda: any(s["status"] == "completed" for s in again.statuses("jh")))
+    again.wait_for(lambda: "completed" in again.statuses("jh"))
     assert again.epochs("jh") == list(range(11, 31))
 
 
@@ -322,9 +295,9 @@ def test_lost_broadcasts_are_reconciled_in_order(kernels, hubs, clients) -> None
     for epoch in range(10, 13):
         kernel.epoch("jl", epoch, 12, emit=False)
     kernel.end("jl", 12, emit=False)
-    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jl")))
+    client.wait_for(lambda: "completed" in client.statuses("jl"))
     assert client.epochs("jl") == list(range(1, 13))
-    assert [s["status"] for s in client.statuses("jl")] == ["running", "completed"]
+    assert client.statuses("jl") == ["running", "completed"]
 
 
 def test_run_of_a_kernel_whose_heartbeat_is_gone_is_interrupted(kernels, hubs, clients) -> None:
@@ -337,12 +310,12 @@ def test_run_of_a_kernel_whose_heartbeat_is_gone_is_interrupted(kernels, hubs, c
         kernel.epoch("jd", epoch, 10)
     client.wait_epochs("jd", 3)
     # the kernel dies: its heartbeat expires
-    client.wait_for(lambda: any(s["status"] == "interrupted" for s in client.statuses("jd")), timeout=30)
-    final = client.statuses("jd")[-1]
+    client.wait_for(lambda: "interrupted" in client.statuses("jd"), timeout=30)
+    final = client.status_records("jd")[-1]
     assert final["status"] == "interrupted"
     assert final["epoch"] == 3
     assert final["owner"] == "ada"
-    assert [s["status"] for s in client.statuses("jd")].count("interrupted") == 1
+    assert client.statuses("jd").count("interrupted") == 1
     entries = kernel.redis.xrange(kernel.keys.job("jd"))
     marks = [entry for entry, _ in entries if entry.endswith(f"-{HUB_MARK}")]
     assert marks == [f"3-{HUB_MARK}"]  # written once, whichever hub won
@@ -363,10 +336,10 @@ def test_rooms_follow_owner_network_or_job(kernels, hubs, clients) -> None:
     bob.run("b1", 3)
     bob.run("b2", 3)
     for job_id in ("a1", "a2", "b1", "b2"):
-        everyone.wait_for(lambda j=job_id: len(everyone.statuses(j)) == 2)
-    by_owner.wait_for(lambda: all(len(by_owner.statuses(j)) == 2 for j in ("a1", "a2")))
-    by_network.wait_for(lambda: len(by_network.statuses("b2")) == 2)
-    by_job.wait_for(lambda: len(by_job.statuses("b1")) == 2)
+        everyone.wait_for(lambda j=job_id: len(everyone.status_records(j)) == 2)
+    by_owner.wait_for(lambda: all(len(by_owner.status_records(j)) == 2 for j in ("a1", "a2")))
+    by_network.wait_for(lambda: len(by_network.status_records("b2")) == 2)
+    by_job.wait_for(lambda: len(by_job.status_records("b1")) == 2)
     assert everyone.jobs() == {"a1", "a2", "b1", "b2"}
     assert by_owner.jobs() == {"a1", "a2"}
     assert by_network.jobs() == {"b2"}
@@ -662,8 +635,8 @@ def test_redis_restarted_mid_run_the_client_ends_with_every_epoch(
         kernel.epoch("jx", epoch, 8, emit=False)
     kernel.end("jx", 8, emit=False)
     other.run("jy", 10, emit=False)
-    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jy")), timeout=30)
-    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jx")), timeout=30)
+    client.wait_for(lambda: "completed" in client.statuses("jy"), timeout=30)
+    client.wait_for(lambda: "completed" in client.statuses("jx"), timeout=30)
     assert client.epochs("jx") == list(range(1, 9))
     assert client.epochs("jy") == list(range(1, 11))
 
@@ -721,9 +694,9 @@ def test_runs_trained_at_a_hub_reach_the_other_hubs_and_obey_them(
     status, job = there.post(f"/api/networks/{net['network_id']}/train", {"epochs": 4, "mini_batch_size": 50})
     assert status == 202
     job_id = job["job_id"]
-    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses(job_id)))
+    client.wait_for(lambda: "completed" in client.statuses(job_id))
     assert client.epochs(job_id) == [1, 2, 3, 4]
-    assert {s["owner"] for s in client.statuses(job_id)} == {job["owner"]}
+    assert {s["owner"] for s in client.status_records(job_id)} == {job["owner"]}
     listed = here.get(f"/api/jobs?network_id={net['network_id']}")[1]
     assert [(j["job_id"], j["status"], j["kernel_id"]) for j in listed] == [
         (job_id, "completed", job["kernel_id"])
@@ -745,9 +718,13 @@ def test_runs_trained_at_a_hub_reach_the_other_hubs_and_obey_them(
     status, body = here.post(f"/api/jobs/{job['job_id']}/cancel")
     assert status == 202
     assert there.wait_job(job["job_id"])["status"] == "cancelled"
-    client.wait_for(lambda: any(s["status"] == "cancelled" for s in client.statuses(job["job_id"])))
-    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses(waiting["job_id"])))
-    assert [s["status"] for s in client.statuses(waiting["job_id"])] == ["queued", "running", "completed"]
+    client.wait_for(lambda: "cancelled" in client.statuses(job["job_id"]))
+    client.wait_for(lambda: "completed" in client.statuses(waiting["job_id"]))
+    assert client.statuses(waiting["job_id"]) == [
+        "queued",
+        "running",
+        "completed",
+    ]
     assert client.epochs(waiting["job_id"]) == [1, 2]
 
 

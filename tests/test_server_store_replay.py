@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_helpers import RawEngineIO, check_update, finish, run_node, train
+from server_helpers import RawEngineIO, Recorder, check_update, finish, run_node, train
 
 from nnlab.registry import Registry
 from nnlab.server import Server
@@ -38,38 +38,14 @@ nnlab.train(nnlab.Network([64, 10, 10], seed=1), epochs=30, seed=1, progress=Fal
 """
 
 
-class Client:
-    """A python-socketio client connecting with ``auth``, recording one job's events."""
+class Client(Recorder):
+    """A python-socketio client connecting with ``auth``, recording the jobs' events."""
 
     def __init__(self, url: str, auth: dict[str, Any] | None = None) -> None:
-        import socketio
-
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self._cond = threading.Condition()
-        self.client = socketio.Client(reconnection=False)
-        for name in ("training_update", "training_status"):
-            self.client.on(name, self._recorder(name))
-        self.client.connect(url, transports=["websocket"], auth=auth, wait_timeout=10)
-
-    def _recorder(self, name: str) -> Callable[[dict[str, Any]], None]:
-        def record(data: dict[str, Any]) -> None:
-            with self._cond:
-                self.events.append((name, data))
-                self._cond.notify_all()
-
-        return record
-
-    def epochs(self, job_id: str) -> list[int]:
-        with self._cond:
-            return [d["epoch"] for n, d in self.events if n == "training_update" and d["job_id"] == job_id]
+        super().__init__(url, ["websocket"], auth=auth)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate():
-                left = deadline - time.monotonic()
-                assert left > 0, f"timed out; got {len(self.events)} events"
-                self._cond.wait(left)
+        super().wait_for(predicate, timeout)
 
     def ended(self, job_id: str) -> bool:
         with self._cond:
