@@ -23,7 +23,7 @@ from server_helpers import Api, Recorder, external, finish, read_json_line, requ
 
 from nnlab.events import TrainingStatus, TrainingUpdate
 from nnlab.hub._redis import sync_client
-from nnlab.hub.keys import APPEND, HUB_MARK, Keys, append_args
+from nnlab.hub.keys import APPEND, HUB_MARK, INTERRUPT, Keys, append_args
 from nnlab.registry import Registry
 from nnlab.server import Server, current, serve
 
@@ -799,3 +799,44 @@ def test_heartbeats_are_not_judged_right_after_redis_lost_them(redis_server, ker
             await view.stop()
 
     asyncio.run(main())
+
+
+def test_a_run_that_ended_as_its_kernel_exited_is_not_interrupted(kernels, hubs, clients) -> None:
+    """The kernel wrote its run's end, then exited (its heartbeat gone) before its broadcast
+    of the end reached the hub: the hub reads the end from the stream and leaves it. Another
+    kernel that dies mid-run at the same time shows the heartbeat checks did run."""
+    server = hubs()
+    wait_until(lambda: subscribed(server), what="the hub's subscription")
+    client = clients(server.url)
+    ada, bob = kernels("ada", ttl=0.3), kernels("bob", ttl=0.3)
+    ada.start("je", 3)
+    bob.start("jx", 9)
+    for epoch in range(1, 4):
+        ada.epoch("je", epoch, 3)
+        bob.epoch("jx", epoch, 9)
+    client.wait_epochs("je", 3)
+    ada.end("je", 3, emit=False)  # written, its broadcast lost
+    ada.die()
+    bob.die()
+    client.wait_for(lambda: "interrupted" in client.statuses("jx"), timeout=30)
+    assert client.statuses("je") == ["running", "completed"]
+    assert json.loads(ada.redis.hget(ada.keys.status, "je"))["status"] == "completed"
+
+
+def test_interrupt_is_refused_once_a_run_has_ended(kernels) -> None:
+    """The hub's mark is written atomically only while the run's stream has not ended."""
+    kernel = kernels("ada")
+    mark = kernel.redis.register_script(INTERRUPT)
+    kernel.run("jf", 2, emit=False)
+    interrupted = kernel.status("jf", "interrupted", 2, 2)
+    keys, args = append_args(kernel.keys, "jf", f"2-{HUB_MARK}", "training_status", interrupted)
+    assert mark(keys=keys, args=args) == 0
+    assert json.loads(kernel.redis.hget(kernel.keys.status, "jf"))["status"] == "completed"
+    kernel.start("jg", 5, emit=False)
+    kernel.epoch("jg", 1, 5, emit=False)
+    keys, args = append_args(
+        kernel.keys, "jg", f"1-{HUB_MARK}", "training_status", kernel.status("jg", "interrupted", 1, 5)
+    )
+    assert mark(keys=keys, args=args) == 1
+    assert mark(keys=keys, args=args) == 0  # a second hub's mark: already there
+    assert json.loads(kernel.redis.hget(kernel.keys.status, "jg"))["status"] == "interrupted"

@@ -39,7 +39,7 @@ from typing import Any
 
 from nnlab.events import FINISHED, STATUS_EVENT, UPDATE_EVENT
 from nnlab.hub._redis import SOCKET_TIMEOUT, check_redis_url, import_redis, redacted
-from nnlab.hub.keys import APPEND, HUB_MARK, Keys, append_args, decode_entries
+from nnlab.hub.keys import APPEND, HUB_MARK, INTERRUPT, Keys, append_args, decode_entries
 
 __all__ = [
     "FILL_LIMIT",
@@ -188,6 +188,7 @@ class ClassView:
         self._mark = f"{self.keys.channel}:hub:{uuid.uuid4().hex}"
         self._client: Any = None
         self._append: Any = None
+        self._mark_interrupted: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat_grace = HEARTBEAT_GRACE
         self._back_at = -math.inf  # when Redis last came back (time.monotonic())
@@ -203,6 +204,7 @@ class ClassView:
             socket_connect_timeout=SOCKET_TIMEOUT,
         )
         self._append = self._client.register_script(APPEND)
+        self._mark_interrupted = self._client.register_script(INTERRUPT)
         await self._guard(self._rebuild)
         self._tasks = [
             asyncio.create_task(
@@ -386,12 +388,16 @@ class ClassView:
                 await self._interrupt(run)
 
     async def _interrupt(self, run: _Run) -> None:
-        assert run.status is not None
+        # What the kernel wrote last may not have reached this view yet (its broadcast is on
+        # its way): a run that ended just as its kernel exited is not interrupted.
+        await self._fill(run)
+        if run.status is None or run.status.get("status") not in ALIVE:
+            return
         epoch = run.cursor[0]
         status = {**run.status, "status": "interrupted", "epoch": epoch, "stop_reason": "interrupted"}
         status["error"] = f"the kernel {run.kernel_id} of {run.owner} stopped sending heartbeats"
         keys, args = append_args(self.keys, run.job_id, f"{epoch}-{HUB_MARK}", STATUS_EVENT, status)
-        written = await self._append(keys=keys, args=args)
+        written = await self._mark_interrupted(keys=keys, args=args)
         if written and self._emit is not None:
             self.state.interrupted += 1
             logger.info(

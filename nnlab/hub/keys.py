@@ -34,10 +34,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from nnlab.events import FINISHED
+
 __all__ = [
     "APPEND",
     "CHANNEL",
     "HUB_MARK",
+    "INTERRUPT",
     "RETENTION",
     "STREAM_MAXLEN",
     "Keys",
@@ -139,6 +142,23 @@ local version = redis.call('INCR', KEYS[6])
 redis.call('ZADD', KEYS[5], version, ARGV[1])
 return 1
 """
+
+
+#: :data:`APPEND` for a hub marking a run ``interrupted``: refused (0) when the run's stream
+#: already ends with its end (the kernel finished it, or another hub marked it), so a run
+#: that completed just as its kernel exited is never shown interrupted.
+INTERRUPT = (
+    """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 and last[1][2][2] == 'training_status' then
+  local ended = {"""
+    + ", ".join(f"['{status}'] = true" for status in sorted(FINISHED))
+    + """}
+  if ended[cjson.decode(last[1][2][4])['status']] then return 0 end
+end
+"""
+    + APPEND
+)
 
 
 def append_args(
