@@ -20,6 +20,7 @@ from nnlab import datasets
 from nnlab.costs import CrossEntropyCost, QuadraticCost
 from nnlab.datasets import Dataset
 from nnlab.events import EpochRecord, TrainingStatus, TrainingUpdate
+from nnlab.hub.connect import HubWarning, connect, disconnect, hub_status
 from nnlab.launch import jobs, last_job, networks, resume, run, runs, train
 from nnlab.network import Network
 from nnlab.notify import ObserverWarning
@@ -36,6 +37,7 @@ __all__ = [
     "Dataset",
     "EpochRecord",
     "HalveOnPlateau",
+    "HubWarning",
     "JobStateError",
     "Network",
     "NetworkBusyError",
@@ -47,7 +49,10 @@ __all__ = [
     "TrainingJob",
     "TrainingStatus",
     "TrainingUpdate",
+    "connect",
     "datasets",
+    "disconnect",
+    "hub_status",
     "jobs",
     "last_job",
     "networks",

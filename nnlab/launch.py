@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any, Literal, Union, cast
 
 from nnlab.datasets import Dataset
+from nnlab.hub.connect import auto_connect
 from nnlab.network import Network
 from nnlab.params import HalveOnPlateau, ParameterError, TrainingParams, check_params, positive_int
 from nnlab.progress import make_progress
@@ -120,6 +121,7 @@ def train(
         momentum=momentum,
         diagnostics=diagnostics,
     )
+    auto_connect()  # $NNLAB_REDIS_URL: publish this process's runs to the class
     saving = resolve_store(store)
     every = _checkpoint_every(checkpoint_every)
     view = make_progress(progress)
@@ -180,6 +182,7 @@ def resume_job(
     """The job :func:`resume` runs, not started yet: the run is claimed in the store
     (``queued``, for this process), so start it (or hand it to a server's queue) now.
     Raises ``StoreError`` naming why a run cannot be resumed."""
+    auto_connect()
     saving = resolve_store(store)
     if saving is None:
         raise StoreError(

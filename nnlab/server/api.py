@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from nnlab import datasets
 from nnlab.events import FINISHED, STATUSES
+from nnlab.hub.classview import ClassView, KernelGoneError, RunEndedError, UnknownRunError
 from nnlab.launch import resume_job
 from nnlab.network import Network, count_parameters
 from nnlab.params import ParameterError, check_params, positive_int
@@ -110,8 +111,11 @@ class RestApi:
         admission: Admission | None = None,
         max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
         store: Store | None = None,
+        classview: ClassView | None = None,
     ) -> None:
         self.registry = registry
+        #: A hub's view of its class: kernels' runs are listed, shown and controlled too.
+        self.classview = classview
         self.store = store
         self.clients = clients
         self.mirror = mirror
@@ -119,7 +123,7 @@ class RestApi:
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
         self._size_lock = threading.Lock()
         self._reserved = 0  # parameters of networks being built right now
-        self.control = JobControl(registry)
+        self.control = JobControl(registry, remote=None if classview is None else self._ask_kernel)
 
     def routes(self) -> list[Route]:
         """Starlette routes of every endpoint (the OpenAPI document lists the same)."""
@@ -189,6 +193,7 @@ class RestApi:
                 "mirror": mirror,
                 "histories": self.registry.retention(),
                 "store": self.store_health(),
+                "redis": None if self.classview is None else self.classview.state.to_dict(),
             }
         )
 
@@ -203,6 +208,9 @@ class RestApi:
     @_endpoint
     async def list_networks(self, request: Request) -> Response:
         held = [self._network_json(net) for net in self.registry.networks()]
+        if self.classview is not None:
+            known = {data["network_id"] for data in held}
+            held += [n for n in await self._class(self.classview.networks) if n["network_id"] not in known]
         store = self.store
         if store is None:
             return JSONResponse(held)
@@ -251,6 +259,9 @@ class RestApi:
     @_endpoint
     async def get_network(self, request: Request) -> Response:
         parameters = flag(request.query_params.get("parameters"), "parameters", False)
+        kernels = await self._kernel_network(request)
+        if kernels is not None:
+            return JSONResponse(kernels)
         net = self._network(request)
         if parameters:
             return JSONResponse(await run_in_threadpool(self._network_json, net, parameters=True))
@@ -269,6 +280,17 @@ class RestApi:
 
     @_endpoint
     async def train(self, request: Request) -> Response:
+        kernels = await self._kernel_network(request)
+        if kernels is not None:
+            raise ApiError(
+                409,
+                "network_id",
+                f"network {kernels['network_id']} lives in the kernel {kernels.get('kernel_id')} of "
+                f"{kernels.get('owner')}: it trains there (ask its owner), or create a network at "
+                "this hub (POST /api/networks) to train here",
+                owner=kernels.get("owner"),
+                kernel_id=kernels.get("kernel_id"),
+            )
         net = self._network(request)
         options = train_options(await read_object(request, TRAIN_FIELDS))
         active = self.registry.active_job(net.network_id)
@@ -316,6 +338,7 @@ class RestApi:
     async def list_jobs(self, request: Request) -> Response:
         network_id = request.query_params.get("network_id")
         status = request.query_params.get("status")
+        owner = request.query_params.get("owner")
         if status is not None and status not in STATUSES:
             raise ApiError(422, "status", f"status must be one of {list(STATUSES)}, got {status!r}")
         jobs = [job.to_dict(history=False) for job in self.registry.jobs(network_id)]
@@ -323,13 +346,26 @@ class RestApi:
         if store is not None:
             stored = await run_in_threadpool(self._read_store, stored_jobs, store, self.registry, network_id)
             jobs = sorted(jobs + stored, key=lambda job: job["created_at"])
+        if self.classview is not None:  # kernels' runs after this process's (they have no created_at)
+            known = {job["job_id"] for job in jobs}
+            jobs += [
+                job
+                for job in await self._class(self.classview.jobs)
+                if job["job_id"] not in known and network_id in (None, job["network_id"])
+            ]
         if status is not None:
             jobs = [job for job in jobs if job["status"] == status]
+        if owner is not None:
+            jobs = [job for job in jobs if job.get("owner") == owner]
         return JSONResponse(jobs)
 
     @_endpoint
     async def get_job(self, request: Request) -> Response:
         history = flag(request.query_params.get("history"), "history", True)
+        if self._kernels_run(request):
+            view = self.classview
+            assert view is not None
+            return JSONResponse(await self._class(view.job, request.path_params["job_id"], history=history))
         job = await self._held_or_stored(request)
         if not isinstance(job, dict):
             return JSONResponse(job.to_dict(history=history))
@@ -365,6 +401,10 @@ class RestApi:
     @_endpoint
     async def job_updates(self, request: Request) -> Response:
         after = _after(request.query_params.get("after"))
+        if self._kernels_run(request):
+            view = self.classview
+            assert view is not None
+            return JSONResponse(await self._class(view.updates, request.path_params["job_id"], after))
         job = await self._held_or_stored(request)
         store = self.store
         if not isinstance(job, dict):
@@ -387,6 +427,8 @@ class RestApi:
         admission queue (202).
         """
         job_id = request.path_params["job_id"]
+        if self._kernels_run(request):
+            return JSONResponse(await self._ask_kernel(job_id, "resume", {}), status_code=202)
         found = await self._held_or_stored(request)
         if not isinstance(found, dict) and not found.done:  # paused (or running: no change)
             return JSONResponse(await self.control.resume(job_id))
@@ -431,6 +473,10 @@ class RestApi:
 
     @_endpoint
     async def cancel_job(self, request: Request) -> Response:
+        if self._kernels_run(request):
+            return JSONResponse(
+                await self._ask_kernel(request.path_params["job_id"], "cancel", {}), status_code=202
+            )
         job = self._job(request)
         if job.done:
             raise ApiError(
@@ -444,13 +490,96 @@ class RestApi:
 
     @_endpoint
     async def pause_job(self, request: Request) -> Response:
+        if self._kernels_run(request):
+            return JSONResponse(
+                await self._ask_kernel(request.path_params["job_id"], "pause", {}), status_code=202
+            )
         return JSONResponse(await self.control.pause(request.path_params["job_id"]))
 
     @_endpoint
     async def update_job(self, request: Request) -> Response:
+        if self._kernels_run(request):
+            body = await read_object(request, PATCH_FIELDS)
+            return JSONResponse(
+                await self._ask_kernel(request.path_params["job_id"], "patch", body), status_code=202
+            )
         self._job(request)  # 404 before looking at the body
         body = await read_object(request, PATCH_FIELDS)
         return JSONResponse(await self.control.update(request.path_params["job_id"], body))
+
+    # ------------------------------------------------------------------ kernels' runs (a hub)
+    def _kernels_run(self, request: Request) -> bool:
+        """Whether the path's job is a kernel's run of the hub's class (not this process's)."""
+        job_id = request.path_params["job_id"]
+        if self.classview is None or not self.classview.knows(job_id):
+            return False
+        try:
+            self.registry.job(job_id)
+        except KeyError:
+            return True
+        return False
+
+    async def _kernel_network(self, request: Request) -> dict[str, Any] | None:
+        """The path's network when a kernel of the hub's class holds it (not this process)."""
+        network_id = request.path_params["network_id"]
+        if self.classview is None:
+            return None
+        try:
+            self.registry.network(network_id)
+        except KeyError:
+            pass
+        else:
+            return None
+        try:
+            return cast("dict[str, Any]", await self._class(self.classview.network, network_id))
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    @staticmethod
+    async def _class(read: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """``await read(*args)`` on the class view; Redis down is a 503."""
+        try:
+            return await read(*args, **kwargs)
+        except UnknownRunError as exc:
+            what = "network" if read.__name__ == "network" else "job"
+            raise ApiError(
+                404, f"{what}_id", f"no {what} with id {exc.args[0]!r}: GET /api/{what}s lists them"
+            ) from None
+        except (OSError, ConnectionError) as exc:
+            raise ApiError(503, None, f"the class's Redis does not answer ({exc}): retry shortly") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("redis"):
+                raise ApiError(
+                    503, None, f"the class's Redis does not answer ({exc}): retry shortly"
+                ) from None
+            raise
+
+    async def _ask_kernel(self, job_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Publish a control request to the kernel running ``job_id``; the run as it is now."""
+        view = self.classview
+        assert view is not None
+        fields: dict[str, Any] = {}
+        if action == "patch":
+            unknown = [key for key in body if key not in PATCH_FIELDS]
+            if unknown:
+                raise ApiError(
+                    422, str(unknown[0]), f"unknown field {unknown[0]!r}: the fields are {list(PATCH_FIELDS)}"
+                )
+            rate = body.get("learning_rate")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < float("inf"):
+                raise ApiError(
+                    422, "learning_rate", f"learning_rate must be a positive number such as 0.5, got {rate!r}"
+                )
+            action, fields = "set_learning_rate", {"learning_rate": float(rate)}
+        try:
+            job = await self._class(view.control, job_id, action, **fields)
+        except KernelGoneError as exc:
+            raise ApiError(409, "job_id", str(exc), owner=exc.owner, kernel_id=exc.kernel_id) from None
+        except RunEndedError as exc:
+            raise ApiError(409, "job_id", str(exc), job_status=exc.status) from None
+        return cast("dict[str, Any]", job)
 
     @_endpoint
     async def list_datasets(self, request: Request) -> Response:

@@ -7,6 +7,10 @@ layers would send two ``Access-Control-Allow-Origin`` headers, which browsers re
 Starlette's lifespan subscribes the server to the process's mirror and starts the fan-out;
 when it ends, REST jobs still waiting or running are cancelled and their workers joined.
 With a token (:mod:`nnlab.server.auth`) the REST API and Socket.IO connections need it.
+
+A classroom hub (``redis=URL``) uses python-socketio's Redis manager
+(:class:`nnlab.hub.manager.ClassManager`): kernels' runs reach the fan-out through the class
+view (:mod:`nnlab.hub.classview`), which also answers the REST API and replays about them.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from starlette.routing import Route
 
 import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT
+from nnlab.hub.keys import CHANNEL
 from nnlab.registry import Registry
 from nnlab.registry import registry as process_registry
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_max_running_jobs
@@ -61,6 +66,8 @@ class ServerApp:
     sio: socketio.AsyncServer
     fanout: Fanout
     admission: Admission
+    #: The class view of a hub (``None`` without Redis).
+    classview: Any = None
 
     async def close_clients(self) -> None:
         """Close every Engine.IO connection at once (a held long-poll would delay a stop
@@ -83,6 +90,8 @@ def create_app(
     max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
     max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
     store: Store | None = None,
+    redis: str | None = None,
+    channel: str = CHANNEL,
 ) -> ServerApp:
     """Build the app; it mirrors runs only while served (between lifespan start and end).
 
@@ -91,10 +100,31 @@ def create_app(
     jobs train at once, ``max_queued_jobs`` more wait; the networks held total at most
     ``max_total_parameters`` weights and biases. With a run ``store``, REST jobs are saved
     to it, the REST API answers for its runs too, and the runs other processes write to
-    it are mirrored to clients (:mod:`nnlab.server.follow`).
+    it are mirrored to clients (:mod:`nnlab.server.follow`). With a ``redis`` URL it is the
+    classroom hub of the class ``channel``: it shows, replays and controls the runs of every
+    kernel connected to that Redis.
     """
     guard = TokenGuard(token)
+    if registry is None:
+        registry = process_registry
+    outbox = Outbox()
+    manager = view = None
+    if redis is not None:
+        from nnlab.hub.classview import ClassView
+        from nnlab.hub.manager import ClassManager
+
+        manager = ClassManager(redis, channel)
+        held_in = registry
+
+        def held(job_id: str) -> bool:
+            return _holds(held_in, job_id) or _holds(process_registry, job_id)
+
+        async def broadcast(event: str, payload: dict[str, Any]) -> None:
+            await sio.emit(event, payload, namespace="/")  # through Redis, to every hub
+
+        view = ClassView(redis, channel, outbox.put, held, broadcast)
     sio = socketio.AsyncServer(
+        client_manager=manager,
         async_mode="asgi",
         cors_allowed_origins="*",
         ping_interval=ping_interval,
@@ -106,11 +136,8 @@ def create_app(
         logger=False,
         engineio_logger=False,
     )
-    if registry is None:
-        registry = process_registry
     mirror = get_mirror(registry)
-    outbox = Outbox()
-    fanout = Fanout(sio, outbox, registry, History(registry, store))
+    fanout = Fanout(sio, outbox, registry, History(registry, store, view))
     sio.on("connect", fanout.on_connect)
     sio.on("disconnect", fanout.on_disconnect)
     # A closing polling client's held GET is answered at once (not after the ping timeout).
@@ -133,6 +160,7 @@ def create_app(
         admission=admission,
         max_total_parameters=max_total_parameters,
         store=store,
+        classview=view,
     )
     register_control_events(sio, api.control)  # pause_job, resume_job, set_learning_rate
     follower = None if store is None else Follower(store, registry, outbox, mirror)
@@ -161,9 +189,17 @@ def create_app(
         await fanout.start()
         if follower is not None:
             await follower.start()
+        if manager is not None and view is not None:
+            await view.start()
+            manager.sink = view.receive
+            manager.start()
         try:
             yield
         finally:
+            if manager is not None and view is not None:
+                manager.sink = None
+                await view.stop()
+                await manager.close()
             if follower is not None:
                 await follower.stop()
             await asyncio.to_thread(admission.close)
@@ -190,4 +226,12 @@ def create_app(
         lifespan=lifespan,
     )
     root = socketio.ASGIApp(sio, other_asgi_app=starlette_app, socketio_path="socket.io")
-    return ServerApp(asgi=root, sio=sio, fanout=fanout, admission=admission)
+    return ServerApp(asgi=root, sio=sio, fanout=fanout, admission=admission, classview=view)
+
+
+def _holds(registry: Registry, job_id: str) -> bool:
+    try:
+        registry.job(job_id)
+    except KeyError:
+        return False
+    return True

@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any
 
+from nnlab.hub._redis import check_redis_url
+from nnlab.hub.keys import CHANNEL, Keys
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
 from nnlab.server.runner import DEFAULT_HOST, DEFAULT_PORT
@@ -41,6 +43,20 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive int such as 2, got {text!r}")
     return value
+
+
+def _redis_url(text: str) -> str:
+    try:
+        return check_redis_url(text, "--redis")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--redis ")) from None
+
+
+def _channel(text: str) -> str:
+    try:
+        return Keys(text).channel
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("channel ")) from None
 
 
 def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,6 +106,21 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     store.add_argument(
         "--no-store", action="store_true", help="keep runs in memory only: no file, no other kernels' runs"
     )
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        type=_redis_url,
+        default=None,
+        help="serve a class: show the runs of every kernel connected to this Redis "
+        "(redis://HOST:6379/0, rediss:// for TLS; needs pip install 'nnlab[hub]')",
+    )
+    p.add_argument(
+        "--channel",
+        metavar="NAME",
+        type=_channel,
+        default=CHANNEL,
+        help=f"the class's name, as kernels give it to nnlab.connect (default {CHANNEL!r})",
+    )
     p.set_defaults(run=_run_serve)
 
 
@@ -115,20 +146,28 @@ def _run_serve(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt  # stop cleanly on SIGTERM too (service managers, CI)
 
     token = _serve_token(args.host, args.token)
-    server = Server(
-        args.host,
-        args.port,
-        token=token,
-        max_running_jobs=args.max_running_jobs,
-        max_queued_jobs=args.max_queued_jobs,
-        max_total_parameters=args.max_total_parameters,
-        store=False if args.no_store else args.store,
-    ).start()
+    try:
+        server = Server(
+            args.host,
+            args.port,
+            token=token,
+            max_running_jobs=args.max_running_jobs,
+            max_queued_jobs=args.max_queued_jobs,
+            max_total_parameters=args.max_total_parameters,
+            store=False if args.no_store else args.store,
+            redis=args.redis,
+            channel=args.channel,
+        ).start()
+    except ImportError as exc:  # --redis without the Redis client
+        print(f"nnlab serve: error: {exc}", file=sys.stderr, flush=True)
+        return 2
     _log_to_stderr()
     try:
         signal.signal(signal.SIGTERM, terminate)
         print(server.endpoints(), flush=True)
         print(server.store_line(), flush=True)
+        if server.class_line() is not None:
+            print(server.class_line(), flush=True)
         if token is not None:
             print(f"token: {token}", flush=True)
             print(

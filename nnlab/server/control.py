@@ -42,11 +42,30 @@ SETTLE_SECONDS = 2.0
 PATCH_FIELDS = ("learning_rate",)
 
 
-class JobControl:
-    """The control operations over one registry; each returns the job as JSON."""
+#: Asks another process (a kernel of a hub's class) about its run: ``await remote(job_id,
+#: action, body)`` with action ``"pause"``, ``"resume"`` or ``"patch"``; the run as JSON.
+Remote = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
-    def __init__(self, registry: Registry) -> None:
+
+class JobControl:
+    """The control operations over one registry; each returns the job as JSON.
+
+    ``remote`` handles the jobs the registry does not hold (on a classroom hub: the
+    kernels' runs, asked over Redis); it raises the 404 for a job nobody has.
+    """
+
+    def __init__(self, registry: Registry, remote: Remote | None = None) -> None:
         self.registry = registry
+        self.remote = remote
+
+    def _held(self, job_id: Any) -> bool:
+        if self.remote is None or not isinstance(job_id, str):
+            return True
+        try:
+            self.registry.job(job_id)
+        except KeyError:
+            return False
+        return True
 
     def job(self, job_id: Any) -> Job:
         """The job with this id, or a 404 (422 if ``job_id`` is not a string)."""
@@ -59,16 +78,22 @@ class JobControl:
 
     async def pause(self, job_id: Any) -> dict[str, Any]:
         """Pause the job at its next mini-batch."""
+        if not self._held(job_id) and self.remote is not None:
+            return await self.remote(job_id, "pause", {})
         job = self.job(job_id)
         return await self._act(job, job.pause)
 
     async def resume(self, job_id: Any) -> dict[str, Any]:
         """Let a paused job go on."""
+        if not self._held(job_id) and self.remote is not None:
+            return await self.remote(job_id, "resume", {})
         job = self.job(job_id)
         return await self._act(job, job.resume)
 
     async def update(self, job_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Apply a ``PATCH`` body (``{"learning_rate": ...}``)."""
+        if not self._held(job_id) and self.remote is not None:
+            return await self.remote(job_id, "patch", body)
         job = self.job(job_id)
         unknown = [key for key in body if key not in PATCH_FIELDS]
         if unknown:

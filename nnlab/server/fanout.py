@@ -22,6 +22,9 @@ client's Engine.IO queue. Three rules keep clients consistent and memory bounded
   answer of more than 16 packets and disconnects ("transport error"): under load a burst
   of epochs dropped every polling client at once. So a polling client counts as slow
   beyond ``POLL_BACKLOG`` packets, and replays and catch-ups to it are spread over polls.
+* **Following some runs.** A client that connects with ``auth`` (or query) ``{owner}``,
+  ``{network_id}`` or ``{job_id}`` joins the Socket.IO room ``owner:NAME`` (...) instead of
+  the all-runs room and gets only the matching runs' events; one asking nothing gets all.
 * **Healthy clients get every event, in order.** Between two events the loop yields, so the
   clients' writers empty their queues and a burst of epochs never looks like a slow client.
 
@@ -46,7 +49,7 @@ import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT, UPDATE_EVENT
 from nnlab.server.mirror import Outbox, status_payload
 from nnlab.server.pacing import Pacer
-from nnlab.server.replay import CatchUp, History, parse_since
+from nnlab.server.replay import CatchUp, History, parse_follow, parse_since
 
 if TYPE_CHECKING:
     import socketio
@@ -133,6 +136,11 @@ class Fanout:
         self._running: dict[str, dict[str, dict[str, Any]]] = {}
         self.stats = MirrorStats()
         self._streak = 0  # failing rounds in a row
+        #: Clients following some runs only -> (field, value), e.g. ("owner", "ada").
+        self._follow: dict[str, tuple[str, str]] = {}
+        #: Job id -> its owner and network (from its statuses), for the rooms.
+        self._owners: dict[str, str] = {}
+        self._networks: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -160,10 +168,13 @@ class Fanout:
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
             since = parse_since(auth)
+            follow = parse_follow(auth, environ.get("QUERY_STRING", ""))
         except ValueError as exc:
             raise ConnectionRefusedError(str(exc)) from None
         if since:
             self._since[sid] = since
+        if follow is not None:
+            self._follow[sid] = follow
         self._joining.add(sid)
         if self._kick is not None:
             self._kick.set()
@@ -176,6 +187,7 @@ class Fanout:
         self._clients.discard(sid)
         self._slow.pop(sid, None)
         self._since.pop(sid, None)
+        self._follow.pop(sid, None)
 
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
@@ -242,6 +254,10 @@ class Fanout:
             self.stats.failing = False
 
     def _remember(self, event: str, job_id: str, data: dict[str, Any]) -> None:
+        if event == STATUS_EVENT and isinstance(data.get("owner"), str):
+            self._owners[job_id] = data["owner"]
+        if isinstance(data.get("network_id"), str):
+            self._networks[job_id] = data["network_id"]
         if event == STATUS_EVENT and data.get("status") not in GOING:
             self._running.pop(job_id, None)
         elif event in (STATUS_EVENT, UPDATE_EVENT):
@@ -257,8 +273,30 @@ class Fanout:
         polling = eio_sid is None or _engineio.polling(self._sio.eio, eio_sid)
         return POLL_BACKLOG if polling else SLOW_BACKLOG
 
+    def _wants(self, sid: str, job_id: str) -> bool:
+        """Whether this client follows this job (every client follows every job unless it asked)."""
+        follow = self._follow.get(sid)
+        if follow is None:
+            return True
+        name, value = follow
+        if name == "job_id":
+            return job_id == value
+        known = self._owners if name == "owner" else self._networks
+        return known.get(job_id) == value
+
+    def _rooms(self, job_id: str) -> list[str]:
+        """The rooms of the clients an event of this job goes to."""
+        rooms = [_ROOM, f"job_id:{job_id}"]
+        if job_id in self._owners:
+            rooms.append(f"owner:{self._owners[job_id]}")
+        if job_id in self._networks:
+            rooms.append(f"network_id:{self._networks[job_id]}")
+        return rooms
+
     async def _send(self, sid: str, event: str, data: dict[str, Any]) -> None:
-        await self._sio.emit(event, data, to=sid, namespace=_NAMESPACE)
+        # ignore_queue: each server delivers to its own clients (with a Redis manager the
+        # emit would otherwise reach every other hub's clients too).
+        await self._sio.emit(event, data, to=sid, namespace=_NAMESPACE, ignore_queue=True)
         self.stats.sent += 1
 
     async def _broadcast(self, event: str, job_id: str, data: dict[str, Any], skip: set[str]) -> None:
@@ -266,6 +304,9 @@ class Fanout:
         sent = 0
         for sid in self._clients:
             if sid in skip:
+                continue
+            if not self._wants(sid, job_id):
+                skipped.append(sid)
                 continue
             catch = self._slow.get(sid)
             if catch is not None and not catch.admit(event, job_id, data):
@@ -286,7 +327,9 @@ class Fanout:
             catch.fall_behind(event, job_id, data)
         if sent:
             # One encoding for every client (python-socketio reuses the packet).
-            await self._sio.emit(event, data, to=_ROOM, namespace=_NAMESPACE, skip_sid=skipped)
+            await self._sio.emit(
+                event, data, to=self._rooms(job_id), namespace=_NAMESPACE, skip_sid=skipped, ignore_queue=True
+            )
             self.stats.sent += sent
 
     async def _welcome_joiners(self) -> set[str]:
@@ -301,14 +344,20 @@ class Fanout:
             if backlog is not None:
                 since = self._since.get(sid, {})
                 # with since, those jobs' updates come with the replay
-                mine = [(e, d) for e, d in state if e != UPDATE_EVENT or d["job_id"] not in since]
+                mine = [
+                    (e, d)
+                    for e, d in state
+                    if (e != UPDATE_EVENT or d["job_id"] not in since) and self._wants(sid, d["job_id"])
+                ]
                 room = max(0, self._limit(sid) - backlog)
                 for event, data in mine[:room]:
                     await self._send(sid, event, data)
                 # Sending yields to the loop: a client that left meanwhile is gone from
                 # the joiners (on_disconnect) and must not become a client.
                 if sid in self._joining:
-                    await self._sio.enter_room(sid, _ROOM, namespace=_NAMESPACE)
+                    follow = self._follow.get(sid)
+                    joined = _ROOM if follow is None else f"{follow[0]}:{follow[1]}"
+                    await self._sio.enter_room(sid, joined, namespace=_NAMESPACE)
                     self._clients.add(sid)
                     if since or len(mine) > room:  # the rest once it has read these
                         catch = self._slow[sid] = CatchUp(since)

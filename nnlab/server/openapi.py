@@ -381,6 +381,46 @@ _BAD_BODY = {
     "422": _error("a field is missing, unknown, of the wrong type or out of range"),
 }
 
+#: Who and where a run trains (kernels' runs on a classroom hub carry them too).
+_IDENTITY = {
+    "owner": {**_NULLABLE_STRING, "description": "who runs it (JUPYTERHUB_USER, else the OS user)"},
+    "host": {**_NULLABLE_STRING, "description": "the machine it trains on"},
+    "kernel_id": {**_NULLABLE_STRING, "description": "the process it trains in"},
+}
+for _name in ("Job", "Network", "TrainingStatus"):
+    _SCHEMAS[_name]["properties"].update(_IDENTITY)
+_SCHEMAS["TrainingStatus"]["properties"]["sizes"] = {
+    "type": "array",
+    "items": {"type": "integer"},
+    "description": "the network's layer sizes (extra field, sent when known)",
+}
+_SCHEMAS["Health"]["properties"]["redis"] = {
+    "type": ["object", "null"],
+    "description": "a classroom hub's Redis (null when not a hub): its URL with the password "
+    "hidden, the class (channel), whether it answers and the last error",
+    "properties": {
+        "url": {"type": "string"},
+        "channel": {"type": "string"},
+        "connected": {"type": "boolean"},
+        "last_error": _NULLABLE_STRING,
+        "last_error_at": {"type": ["number", "null"], "description": "Unix time"},
+        "released": {"type": "integer", "description": "kernels' events handed to clients"},
+        "coalesced": {"type": "integer", "description": "kernels' epochs skipped by a too long gap fill"},
+        "interrupted": {"type": "integer", "description": "runs this hub marked interrupted"},
+    },
+}
+
+#: A kernel's run on a classroom hub: the request is sent to that kernel.
+_TO_KERNEL = _json(
+    _ref("Job"),
+    "a kernel's run (classroom hub): the request was sent to its kernel, which acts at the "
+    "next mini-batch; clients see the change as training_status",
+)
+_KERNEL_GONE = (
+    "; on a classroom hub also: the run's kernel no longer sends heartbeats (the error names "
+    "its owner and kernel_id, also given as fields)"
+)
+
 _PATHS: dict[str, Any] = {
     "/api/health": {
         "get": {
@@ -458,7 +498,11 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "202": _json(_ref("Job"), "the job, queued or running"),
                 "404": _error("no such network"),
-                "409": _error("the network is already training or queued"),
+                "409": _error(
+                    "the network is already training or queued; on a classroom hub also: the "
+                    "network lives in a kernel (the error names its owner and kernel_id, also "
+                    "given as fields), where it trains"
+                ),
                 "429": {
                     **_error(
                         f"max_queued_jobs (default {DEFAULT_MAX_QUEUED_JOBS}) jobs already wait "
@@ -492,10 +536,12 @@ _PATHS: dict[str, Any] = {
             "summary": "List jobs",
             "description": "This process's jobs and, with a run store, every stored run: other "
             "kernels' runs and those from before a restart (status interrupted when their "
-            "process died).",
+            "process died). On a classroom hub, also the runs of every kernel of the class "
+            "(after this process's; interrupted when their kernel's heartbeat stopped).",
             "operationId": "listJobs",
             "parameters": [
                 {"name": "network_id", "in": "query", "schema": {"type": "string"}},
+                {"name": "owner", "in": "query", "schema": {"type": "string"}},
                 {
                     "name": "status",
                     "in": "query",
@@ -534,8 +580,9 @@ _PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json(_ref("Job"), "the job, usually with the new learning_rate"),
+                "202": _TO_KERNEL,
                 "404": _error("no such job"),
-                "409": _error("the job has already ended (field 'job_id')"),
+                "409": _error("the job has already ended (field 'job_id')" + _KERNEL_GONE),
                 **_BAD_BODY,
             },
         },
@@ -548,8 +595,9 @@ _PATHS: dict[str, Any] = {
             "operationId": "cancelJob",
             "responses": {
                 "200": _json(_ref("Job"), "the job, usually already cancelled"),
+                "202": _TO_KERNEL,
                 "404": _error("no such job"),
-                "409": _error("the job has already ended"),
+                "409": _error("the job has already ended" + _KERNEL_GONE),
             },
         },
     },
@@ -584,8 +632,9 @@ _PATHS: dict[str, Any] = {
             "operationId": "pauseJob",
             "responses": {
                 "200": _json(_ref("Job"), "the job, usually already paused"),
+                "202": _TO_KERNEL,
                 "404": _error("no such job"),
-                "409": _error("the job has already ended (field 'job_id')"),
+                "409": _error("the job has already ended (field 'job_id')" + _KERNEL_GONE),
             },
         },
     },
@@ -603,11 +652,16 @@ _PATHS: dict[str, Any] = {
             "operationId": "resumeJob",
             "responses": {
                 "200": _json(_ref("Job"), "the paused job, usually running again"),
-                "202": _json(_ref("Job"), "the stored run, queued or running"),
+                "202": _json(
+                    _ref("Job"),
+                    "the stored run, queued or running; or a kernel's paused run (classroom hub), "
+                    "the request sent to its kernel",
+                ),
                 "404": _error("no such job"),
                 "409": _error(
                     "the run cannot be resumed, and the error says why (field 'job_id'): it "
                     "completed or failed, the server keeps no run store, or its network is busy"
+                    + _KERNEL_GONE
                 ),
                 "429": _error("the training queue is full: retry later (Retry-After)"),
                 "503": _error("the server is stopping"),
@@ -641,14 +695,17 @@ _EVENTS = {
     UPDATE_EVENT: {
         "payload": _ref("TrainingUpdate"),
         "when": "after every epoch of every run in the process and, with a run store, of "
-        "every run other processes write to it. A client connecting with auth {since: "
-        "{job_id: last epoch seen}} first gets every update of those jobs after those "
-        "epochs, in order",
+        "every run other processes write to it (on a classroom hub: of every kernel of the "
+        "class). A client connecting with auth {since: {job_id: last epoch seen}} first gets "
+        "every update of those jobs after those epochs, in order. A client connecting with "
+        "auth (or query) {owner}, {network_id} or {job_id} gets the events of the matching "
+        "runs only",
     },
     STATUS_EVENT: {
         "payload": _ref("TrainingStatus"),
         "when": "when a REST job has to wait for a slot (queued), when a run starts (running), "
-        "pauses (paused), resumes (running) and ends (completed, failed, cancelled)",
+        "pauses (paused), resumes (running) and ends (completed, failed, cancelled); on a "
+        "classroom hub also interrupted, when a kernel's heartbeat stops mid-run",
     },
     DIAGNOSTICS_EVENT: {
         "payload": {

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nnlab.events import FINISHED, UPDATE_EVENT, TrainingStatus
 from nnlab.params import is_int
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from nnlab.registry import Registry
     from nnlab.store import Store
 
-__all__ = ["CatchUp", "History", "parse_since"]
+__all__ = ["FOLLOW_FIELDS", "CatchUp", "History", "RunSource", "parse_follow", "parse_since"]
 
 #: An event on its way to one client: (event name, payload).
 Packet = tuple[str, dict[str, Any]]
@@ -57,12 +57,53 @@ def parse_since(auth: Any) -> dict[str, int]:
     return {k: int(v) for k, v in since.items()}
 
 
-class History:
-    """The updates of a job after an epoch: from this process's job, else the run store."""
+#: What a client may follow instead of every run (``auth`` or query fields).
+FOLLOW_FIELDS = ("owner", "network_id", "job_id")
 
-    def __init__(self, registry: Registry, store: Store | None = None) -> None:
+
+def parse_follow(auth: Any, query: str = "") -> tuple[str, str] | None:
+    """Which runs a client follows: ``(field, value)`` from its ``auth`` (else its query
+    string), ``None`` for every run. ``ValueError`` says what is wrong.
+
+    >>> parse_follow({"owner": "ada"}), parse_follow(None, "EIO=4&job_id=j1"), parse_follow({})
+    (('owner', 'ada'), ('job_id', 'j1'), None)
+    """
+    from urllib.parse import parse_qs
+
+    asked: dict[str, Any] = {}
+    if isinstance(auth, dict):
+        asked = {k: auth[k] for k in FOLLOW_FIELDS if k in auth}
+    if not asked and query:
+        params = parse_qs(query)
+        asked = {k: params[k][-1] for k in FOLLOW_FIELDS if k in params}
+    if not asked:
+        return None
+    if len(asked) > 1:
+        raise ValueError(f"follow one of {list(FOLLOW_FIELDS)} at a time, got {sorted(asked)}")
+    ((name, value),) = asked.items()
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return name, value
+
+
+class RunSource(Protocol):
+    """Other processes' runs with their history (a classroom hub's class view)."""
+
+    def knows(self, job_id: str) -> bool: ...
+
+    async def after(self, job_id: str, epoch: int, limit: int) -> list[dict[str, Any]] | None: ...
+
+    async def ended(self, job_id: str) -> dict[str, Any] | None: ...
+
+
+class History:
+    """The updates of a job after an epoch: from this process's job, else ``runs`` (the
+    class's runs, on a hub), else the run store."""
+
+    def __init__(self, registry: Registry, store: Store | None = None, runs: RunSource | None = None) -> None:
         self.registry = registry
         self.store = store
+        self.runs = runs
 
     async def ended(self, job_id: str) -> dict[str, Any] | None:
         """The ``training_status`` payload of a job that has ended (this process's, else the
@@ -73,6 +114,8 @@ class History:
             job = None
         if job is not None:
             return job.status_record().to_dict() if job.done else None
+        if self.runs is not None and self.runs.knows(job_id):
+            return await self.runs.ended(job_id)
         if self.store is None:
             return None
         try:
@@ -104,6 +147,8 @@ class History:
             if not history or history[0].epoch <= epoch + 1 or self.store is None:
                 start = max(0, epoch + 1 - history[0].epoch) if history else 0
                 return [r.update.to_dict() for r in history[start:] if r.epoch > epoch][:limit]
+        if self.runs is not None and self.runs.knows(job_id):
+            return await self.runs.after(job_id, epoch, limit)
         if self.store is None:
             return None
         records = await asyncio.to_thread(self.store.updates, job_id, epoch)

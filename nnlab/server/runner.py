@@ -21,6 +21,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import nnlab.server._uvicorn as _uvicorn
+from nnlab.hub._redis import check_redis_url, import_redis, redacted
+from nnlab.hub.keys import CHANNEL, Keys
 from nnlab.params import is_int, positive_int
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, default_max_running_jobs
 from nnlab.server.auth import check_exposure, check_token
@@ -89,6 +91,15 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _check_class(redis: Any, channel: Any) -> tuple[str | None, str]:
+    """``(redis, channel)`` checked: a Redis URL (or ``None``) and a class name."""
+    if redis is None:
+        return None, Keys(channel).channel
+    url = check_redis_url(redis, "redis")
+    import_redis()  # says how to install the client, before anything starts
+    return url, Keys(channel).channel
+
+
 class Server:
     """nnlab's Starlette + python-socketio server, running in a background thread.
 
@@ -109,6 +120,8 @@ class Server:
         max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
         max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
         store: StoreArg = None,
+        redis: str | None = None,
+        channel: str = CHANNEL,
     ) -> None:
         if not isinstance(host, str):
             raise ValueError(f"host must be a string such as '127.0.0.1', got {host!r}")
@@ -121,6 +134,8 @@ class Server:
         self.max_total_parameters = positive_int("max_total_parameters", max_total_parameters, "2")
         #: The run store it saves REST runs to, answers for and follows (``None``: off).
         self.store: Store | None = resolve_store(store)
+        #: The class's Redis (a classroom hub) and the class's name, or ``None``.
+        self.redis, self.channel = _check_class(redis, channel)
         self.host = host
         self.requested_port = _check_port(port)
         #: The networks and jobs it serves and mirrors (the process's, unless given).
@@ -146,6 +161,16 @@ class Server:
             return "runs: not kept on disk (run store off)"
         state = "" if self.store.healthy else f" -- NOT SAVING: {self.store.failure}"
         return f"runs: {self.store.path} (the runs of every kernel on this machine){state}"
+
+    def class_line(self) -> str | None:
+        """The banner's line about the class a hub serves (``None``: not a hub)."""
+        if self.redis is None:
+            return None
+        line = f"class {self.channel!r} on {redacted(self.redis)}: every connected kernel's runs"
+        view = self._app.classview if self._app is not None else None
+        if view is not None and view.state.last_error is not None and not view.state.connected:
+            line += f" -- REDIS NOT ANSWERING: {view.state.last_error}"
+        return line + f" (dashboard: {self.url}/test_socketio.html)"
 
     def endpoints(self) -> Endpoints:
         """Where browsers and dashboards reach this server (proxied on Binder/JupyterHub)."""
@@ -203,6 +228,8 @@ class Server:
                 max_queued_jobs=self.max_queued_jobs,
                 max_total_parameters=self.max_total_parameters,
                 store=self.store,
+                redis=self.redis,
+                channel=self.channel,
             )
             config = uvicorn.Config(
                 self._app.asgi,
@@ -296,6 +323,8 @@ def serve(
     max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS,
     max_total_parameters: int = DEFAULT_MAX_TOTAL_PARAMETERS,
     store: StoreArg = None,
+    redis: str | None = None,
+    channel: str = CHANNEL,
     timeout: float = 10.0,
     quiet: bool = False,
 ) -> Server:
@@ -322,6 +351,13 @@ def serve(
     ``$NNLAB_STORE``, else the per-user file; ``False``: none). ``/api/health`` and the
     announcement show the file and whether runs are being saved.
 
+    A classroom hub: with ``redis="redis://HOST:6379/0"`` it shows every run of every kernel
+    connected to that Redis with ``nnlab.connect`` (the class ``channel``, default
+    ``"nnlab"``): live, in replay and over REST, with the run's ``owner``, ``host`` and
+    ``kernel_id``; clients may follow only some runs (``auth: {owner}``, ``{network_id}`` or
+    ``{job_id}``); cancelling, pausing or resuming a kernel's run asks that kernel.
+    ``/api/health`` shows the Redis state (``redis``), the announcement the class.
+
     Exposure: on loopback (the default) the server is open unless ``token`` is given. Any
     other ``host`` needs a ``token`` (e.g. ``nnlab.server.auth.generate_token()``); REST
     calls then send ``Authorization: Bearer <token>`` (or ``?token=``), Socket.IO clients
@@ -342,6 +378,7 @@ def serve(
     """
     global _current, _atexit_registered
     _check_port(port)
+    redis, channel = _check_class(redis, channel)
     wanted = resolve_store(store)
     with _current_lock:
         server = _current
@@ -354,6 +391,7 @@ def serve(
                 and server.max_total_parameters == max_total_parameters
                 and max_running_jobs in (None, server.max_running_jobs)
                 and wanted is server.store
+                and (redis, channel) == (server.redis, server.channel)
             )
             if same:
                 if not quiet:
@@ -371,6 +409,8 @@ def serve(
             max_queued_jobs=max_queued_jobs,
             max_total_parameters=max_total_parameters,
             store=wanted,
+            redis=redis,
+            channel=channel,
         ).start(timeout)
         _current = server
         if not _atexit_registered:
@@ -391,3 +431,5 @@ def _announce(server: Server) -> None:
     else:
         print(links, flush=True)
     print(server.store_line(), flush=True)
+    if server.class_line() is not None:
+        print(server.class_line(), flush=True)
