@@ -30,7 +30,9 @@ subprocess of their own) count what arrives. Measured, per contender:
 * latency from the moment the training thread hands an epoch over (a side table keyed by
   (job id, epoch), not the payload) to its receipt by a client, p50 and p99;
 * trainer cost per event: time the training thread spends in the emitter's hooks (baseline:
-  the synchronous ``emit`` round trip to Redis; nnlab: the publisher's hand-over), p50/p99;
+  the synchronous ``emit`` round trip to Redis; nnlab: the publisher's hand-over), p50/p99,
+  and the training thread's CPU time in them (what waiting for the GIL, shared here by every
+  simulated kernel's threads, does not inflate);
 * server CPU per 1,000 kernel events: user+system time of the server process
   (``/proc/<pid>/stat``) from the first kernel start to the last delivery, idle time
   included (nnlab's hub also reconciles and watches heartbeats on a timer);
@@ -49,7 +51,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import shutil
 import signal
 import socket
@@ -304,7 +305,8 @@ class SideTable:
     """When each epoch was handed over ((job id, epoch) -> time.time()), and hook costs."""
 
     sent: dict[tuple[str, int], float] = field(default_factory=dict)
-    costs: list[float] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)  # wall time in the hook
+    cpu: list[float] = field(default_factory=list)  # the training thread's CPU time in it
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -319,11 +321,12 @@ class Timed:
         method = getattr(self.inner, hook, None)
         if method is None:
             return
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         method(*args)
-        cost = time.perf_counter() - start
+        cost, cpu = time.perf_counter() - start, time.thread_time() - start_cpu
         with self.table.lock:
             self.table.costs.append(cost)
+            self.table.cpu.append(cpu)
 
     def on_run_start(self, job: Any) -> None:
         self._call("on_run_start", job)
@@ -370,13 +373,14 @@ class BareEmitter:
 
 
 class NnlabEmitter:
-    """The nnlab kernel: a Publisher of its own (what ``nnlab.connect`` installs)."""
+    """The nnlab kernel: a :class:`~nnlab.hub.publish.Publisher` of its own (what
+    ``nnlab.connect`` starts), watching the kernel's registry through :class:`Timed`."""
 
-    def __init__(self, redis_url: str, channel: str, owner: str) -> None:
+    def __init__(self, redis_url: str, channel: str, registry: Any) -> None:
         from nnlab.hub.publish import Publisher
 
-        self.publisher = Publisher(redis_url, channel=channel, owner=owner)
-        self.publisher.start()
+        self.publisher = Publisher(redis_url, channel=channel, registry=registry).start()
+        registry.remove_observer(self.publisher)  # watched through Timed instead
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.publisher, name)
@@ -395,6 +399,7 @@ class Outcome:
     out_of_order: int = 0
     latencies: list[float] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     events: int = 0
     server_cpu: float = 0.0
     kernel_cpu: float = 0.0
@@ -405,41 +410,45 @@ class Outcome:
         return self.delivered / self.expected if self.expected else math.nan
 
 
-def run_kernels(
-    n: int, epochs: int, interval: float, make_emitter: Callable[[int], Any], table: SideTable
-) -> list[Any]:
-    """Train ``n`` paced runs at once, each in a registry of its own with its own emitter
-    (started at random phases); the finished jobs."""
-    import nnlab
-    from nnlab.params import check_params
-    from nnlab.registry import Registry
-    from nnlab.training import TrainingJob
+class Kernels:
+    """``n`` simulated kernels: each a registry of its own, its emitter watching it (through
+    :class:`Timed`) and a paced run of a [4, 6, 3] network, not started yet."""
 
-    data = tiny_data()
-    emitters = [make_emitter(i) for i in range(n)]
-    jobs = []
-    try:
-        phases = random.Random(0)
-        jobs_started = []
-        t0 = time.perf_counter()
-        for i, emitter in enumerate(sorted(range(n), key=lambda _: phases.random())):
+    def __init__(self, n: int, epochs: int, interval: float, make_emitter: Callable[[Any], Any]) -> None:
+        import nnlab
+        from nnlab.params import check_params
+        from nnlab.registry import Registry
+        from nnlab.training import TrainingJob
+
+        data = tiny_data()
+        self.interval = interval
+        self.table = SideTable()
+        self.emitters: list[Any] = []
+        self.jobs: list[Any] = []
+        for i in range(n):
             registry = Registry()
-            registry.add_observer(Timed(emitters[emitter], table))
+            emitter = make_emitter(registry)
+            self.emitters.append(emitter)
+            registry.add_observer(Timed(emitter, self.table))
             net = nnlab.Network([4, 6, 3], seed=i)
             params = check_params(net, data, epochs=epochs, mini_batch_size=10, learning_rate=3.0, seed=i)
-            job = TrainingJob(net, data, params, observers=[Pace(interval)], registry=registry)
-            # spread the starts over one interval, as students' kernels are
-            delay = t0 + interval * i / n - time.perf_counter()
+            self.jobs.append(TrainingJob(net, data, params, observers=[Pace(interval)], registry=registry))
+
+    def run(self) -> None:
+        """Start the runs spread over one interval (as students' kernels are) and wait."""
+        t0 = time.perf_counter()
+        for i, job in enumerate(self.jobs):
+            delay = t0 + self.interval * i / len(self.jobs) - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            jobs_started.append(job.start())
-        jobs = jobs_started
-        for job in jobs:
+            job.start()
+        for job in self.jobs:
             job.wait(600)
-    finally:
-        for emitter in emitters:
+
+    def close(self) -> None:
+        """Stop the emitters (a publisher first hands Redis what it still holds)."""
+        for emitter in self.emitters:
             emitter.close()
-    return jobs
 
 
 def measure(
@@ -449,7 +458,7 @@ def measure(
     if contender == "baseline":
         server = ServerProcess([sys.executable, str(HERE), "--role", "bare-server", redis_url, channel])
 
-        def make(i: int) -> Any:
+        def make(registry: Any) -> Any:
             return BareEmitter(redis_url, channel)
     else:
         server = ServerProcess(
@@ -457,17 +466,17 @@ def measure(
              "--redis", redis_url, "--channel", channel]
         )  # fmt: skip
 
-        def make(i: int) -> Any:
-            return NnlabEmitter(redis_url, channel, owner=f"student-{i:03d}")
+        def make(registry: Any) -> Any:
+            return NnlabEmitter(redis_url, channel, registry)
 
     out = Outcome(expected=n * epochs * n_clients)
-    table = SideTable()
+    kernels = Kernels(n, epochs, interval, make)
     try:
         clients = Clients(server.url, n_clients)
         try:
             time.sleep(1.0)  # let start-up work settle before the CPU clocks start
             server_cpu0, kernel_cpu0, t0 = cpu_seconds(server.pid), time.process_time(), time.perf_counter()
-            run_kernels(n, epochs, interval, make, table)
+            kernels.run()
             deadline = time.monotonic() + 30 + n / 10
             last, still = -1, time.monotonic()
             while (got := clients.count()) < out.expected and time.monotonic() < deadline:
@@ -483,7 +492,9 @@ def measure(
         finally:
             clients.close()
     finally:
+        kernels.close()
         server.stop()
+    table = kernels.table
     seen: set[tuple[int, str, int]] = set()
     newest: dict[tuple[int, str], int] = {}
     for client, job_id, epoch, received in data["receipts"]:
@@ -499,7 +510,7 @@ def measure(
         if sent is not None:
             out.latencies.append(received - sent)
     out.delivered = len(seen)
-    out.costs = table.costs
+    out.costs, out.cpu = table.costs, table.cpu
     out.events = n * (epochs + 2)  # every epoch's update, and the run's start and end
     return out
 
@@ -532,6 +543,9 @@ def report(n: int, base: Outcome, ours: Outcome) -> None:
     (c50, c99), (d50, d99) = quantiles(base.costs), quantiles(ours.costs)
     rows.append(("trainer cost/event p50", us(c50), us(d50), ratio(d50, c50)))
     rows.append(("trainer cost/event p99", us(c99), us(d99), ratio(d99, c99)))
+    (c50, c99), (d50, d99) = quantiles(base.cpu), quantiles(ours.cpu)
+    rows.append(("  its thread CPU p50", us(c50), us(d50), ratio(d50, c50)))
+    rows.append(("  its thread CPU p99", us(c99), us(d99), ratio(d99, c99)))
     bs, os_ = 1000 * base.server_cpu / base.events, 1000 * ours.server_cpu / ours.events
     rows.append(("server CPU / 1000 events", ms(bs), ms(os_), ratio(os_, bs)))
     bk, ok = 1000 * base.kernel_cpu / base.events, 1000 * ours.kernel_cpu / ours.events
