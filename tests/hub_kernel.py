@@ -11,6 +11,7 @@ The URL defaults to ``$NNLAB_REDIS_URL``. It prints JSON lines on stdout:
 * with ``--go``, it then waits for a line on stdin before training (so many kernels can
   start publishing at once);
 * ``{"started": job_id, ...}`` when a run begins its first epoch (a test may kill it then);
+* with ``--say-epochs``, ``{"epoch": e, "job_id": ...}`` as each epoch ends;
 * ``{"job_id", "network_id", "status", "epochs": [...], "kernel_id", "owner"}`` for each
   finished run;
 * ``{"done": true, ...}`` after the publisher has handed everything to Redis, then it exits 0.
@@ -41,10 +42,12 @@ def say(**fields: Any) -> None:
 
 
 class Pace(nnlab.Observer):
-    """Makes every epoch last at least ``seconds``; says when the run's first epoch begins."""
+    """Makes every epoch last at least ``seconds``; says when the run's first epoch begins
+    (and, with ``say_epochs``, when each epoch ends)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, say_epochs: bool = False) -> None:
         self.seconds = seconds
+        self.say_epochs = say_epochs
         self._start = 0.0
 
     def on_epoch_start(self, job: Any, epoch: int) -> None:
@@ -56,6 +59,8 @@ class Pace(nnlab.Observer):
         left = self.seconds - (time.perf_counter() - self._start)
         if left > 0:
             time.sleep(left)
+        if self.say_epochs:
+            say(epoch=record.epoch, job_id=job.job_id)
 
 
 def tiny_data(seed: int) -> nnlab.Dataset:
@@ -73,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seconds-per-epoch", type=float, default=0.0)
+    parser.add_argument("--say-epochs", action="store_true", help="print a line as each epoch ends")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--go", action="store_true", help="wait for a line on stdin before training")
     args = parser.parse_args(argv)
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed + run,
             progress=False,
             store=False,
-            observers=[Pace(args.seconds_per_epoch)],
+            observers=[Pace(args.seconds_per_epoch, args.say_epochs)],
         )
         say(
             job_id=job.job_id,
