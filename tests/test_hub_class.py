@@ -1,11 +1,12 @@
 """A class on one Redis, process by process: kernels (``tests/hub_kernel.py``, each a real
 process that ``nnlab.connect``\\s and trains) publishing to hubs (``nnlab serve --redis``
-subprocesses), watched by python-socketio clients and Node's socket.io-client with the
+subprocesses), watched by python-socketio clients (:class:`InOrder`) and Node's socket.io-client with the
 dashboard contract's options; then the faults a class meets: a kernel killed, a hub
 restarted, Redis restarted, each in the middle of a run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -133,6 +134,46 @@ def next_line(proc: subprocess.Popen[str], want: Callable[[dict[str, Any]], bool
 
 
 # ---------------------------------------------------------------------- what clients saw
+class InOrder(Recorder):
+    """:class:`Recorder`'s records, from python-socketio's asyncio client on a loop of its own
+    (a thread): events are recorded in the order they arrive. (The threaded client hands each
+    message to a new thread, so two arriving close together may be recorded swapped.)"""
+
+    def __init__(self, url: str, transports: list[str]) -> None:
+        import socketio
+
+        self.drop = ()
+        self.events = []
+        self._cond = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="in-order-client", daemon=True)
+        self._thread.start()
+        self.client = socketio.AsyncClient(reconnection=False)  # type: ignore[assignment]
+        for name in ("training_update", "training_status"):
+            self.client.on(name, self._recorder(name))
+        self.connect(url, transports)
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(WAIT)
+
+    def connect(self, url: str, transports: list[str], auth: dict[str, Any] | None = None) -> None:
+        self._run(self.client.connect(url, transports=transports, auth=auth, wait_timeout=10))
+
+    def close(self) -> None:
+        async def wind_down() -> None:
+            if self.client.connected:
+                await self.client.disconnect()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self._run(wind_down())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(WAIT)
+        self._loop.close()
+
+
 def epochs(recorder: Recorder, job_id: str) -> list[int]:
     return [u["epoch"] for u in recorder.updates(job_id)]
 
@@ -168,13 +209,13 @@ def wait_ended(recorder: Recorder, job_ids: list[str], status: str = "completed"
         ) from None
 
 
-def reconnect(recorder: Recorder, url: str, transports: list[str]) -> None:
+def reconnect(recorder: InOrder, url: str, transports: list[str]) -> None:
     """Connect ``recorder`` (disconnected) to ``url`` again, as a dashboard comes back:
     ``auth: {since: {job: the last epoch it has}}``."""
     since = {}
     for update in recorder.updates():
         since[update["job_id"]] = max(update["epoch"], since.get(update["job_id"], 0))
-    recorder.client.connect(url, transports=transports, auth={"since": since}, wait_timeout=10)
+    recorder.connect(url, transports, auth={"since": since})
 
 
 # ---------------------------------------------------------------------- 30 kernels, 2 hubs
@@ -193,7 +234,7 @@ def test_thirty_kernels_two_hubs_every_client_gets_every_epoch_once_in_order(
         node_missing = exc
     klass = Class(redis_server, processes, "class-thirty", tmp_path / "processes.log")
     (hub_a, url_a), (hub_b, url_b) = klass.hub(), klass.hub()
-    watchers = [Recorder(url_a, ["websocket"]), Recorder(url_b, ["polling"])]
+    watchers = [InOrder(url_a, ["websocket"]), InOrder(url_b, ["polling"])]
     node = None
     if node_missing is None:
         node = run_node("hub_client.js", url_b, str(N_KERNELS * RUNS))
@@ -242,7 +283,7 @@ def test_thirty_kernels_two_hubs_every_client_gets_every_epoch_once_in_order(
             wait_ended(watcher, list(runs))
             for job_id, run in runs.items():
                 assert epochs(watcher, job_id) == list(range(1, EPOCHS + 1)), (
-                    watcher,
+                    transport,
                     story(watcher, job_id),
                 )
                 for update in watcher.updates(job_id):
@@ -288,7 +329,7 @@ def test_a_kernel_killed_mid_run_shows_interrupted_at_the_hub(
 ) -> None:
     klass = Class(redis_server, processes, "class-killed", tmp_path / "processes.log")
     hub, url = klass.hub()
-    watcher = Recorder(url, ["websocket"])
+    watcher = InOrder(url, ["websocket"])
     try:
         kernel = klass.kernel("ada", epochs=500, seconds_per_epoch=0.05)
         job_id = next_line(kernel, lambda line: "started" in line)["started"]
@@ -311,11 +352,14 @@ def test_a_kernel_killed_mid_run_shows_interrupted_at_the_hub(
     stop_hub(hub)
 
 
-def two_slow_runs(klass: Class, watchers: list[Recorder], total: int) -> tuple[list[Any], list[str]]:
+def two_slow_runs(
+    klass: Class, watchers: list[Recorder], total: int, heartbeat: float | None = HEARTBEAT
+) -> tuple[list[Any], list[str]]:
     """Two kernels (ada, bob) training ``total`` epochs of 0.1 s each; (their processes,
     their job ids) once every watcher has three epochs of each."""
     kernels = [
-        klass.kernel(owner, epochs=total, seconds_per_epoch=0.1, say_epochs=True) for owner in ("ada", "bob")
+        klass.kernel(owner, epochs=total, seconds_per_epoch=0.1, say_epochs=True, heartbeat=heartbeat)
+        for owner in ("ada", "bob")
     ]
     jobs = [next_line(kernel, lambda line: "started" in line)["started"] for kernel in kernels]
     for watcher in watchers:
@@ -346,7 +390,7 @@ def test_a_hub_restarted_mid_run_its_clients_come_back_with_every_epoch_once(
     total = 60
     hub, url = klass.hub()
     transports = [["websocket"], ["polling"]]
-    watchers = [Recorder(url, t) for t in transports]
+    watchers = [InOrder(url, t) for t in transports]
     try:
         kernels, jobs = two_slow_runs(klass, watchers, total)
         stop_hub(hub)
@@ -377,9 +421,10 @@ def test_redis_restarted_mid_run_clients_end_with_every_epoch_once(
     klass = Class(redis_server, processes, "class-redis-restart", tmp_path / "processes.log")
     total = 60
     hub, url = klass.hub()
-    watchers = [Recorder(url, ["websocket"]), Recorder(url, ["polling"])]
+    watchers = [InOrder(url, ["websocket"]), InOrder(url, ["polling"])]
     try:
-        kernels, jobs = two_slow_runs(klass, watchers, total)
+        # nnlab's heartbeat (5 s): a Redis restarted empty has lost every kernel's key
+        kernels, jobs = two_slow_runs(klass, watchers, total, heartbeat=None)
         redis_server.stop()
         train_on(kernels, jobs, watchers, 5)  # with no Redis
         redis_server.start()
