@@ -17,15 +17,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
 import socketio
 from redis_helpers import RedisServer
-from server_helpers import Api, request
+from server_helpers import Api, external, finish, read_json_line, request, run_node
 
 from nnlab.events import TrainingStatus, TrainingUpdate
 from nnlab.hub._redis import sync_client
 from nnlab.hub.keys import APPEND, HUB_MARK, Keys, append_args
 from nnlab.registry import Registry
-from nnlab.server import Server
+from nnlab.server import Server, current, serve
 
 CHANNEL = "class-a"
 SERVE = [sys.executable, "-m", "nnlab", "serve", "--port", "0", "--no-store"]
@@ -449,6 +450,12 @@ def test_training_a_kernels_network_at_the_hub_is_refused(kernels, hubs) -> None
     assert body["owner"] == "ada"
     assert body["kernel_id"] == kernel.kernel_id
     assert "ada" in body["error"]
+    status, body = api.delete("/api/networks/net-jn")
+    assert status == 409
+    assert body["owner"] == "ada"
+    status, jobs = api.get("/api/networks/net-jn/jobs")
+    assert status == 200
+    assert [(j["job_id"], j["owner"]) for j in jobs] == [("jn", "ada")]
     status, job = api.get("/api/jobs/jn")
     assert status == 200
     assert [u["epoch"] for u in job["history"]] == [1, 2]
@@ -513,6 +520,9 @@ def test_health_shows_redis_down_with_password_hidden(tmp_path) -> None:
 def test_bad_redis_urls_are_refused_naming_the_argument(url: Any) -> None:
     with pytest.raises(ValueError, match="redis must be a URL such as 'redis://HOST:6379/0'"):
         Server(port=0, registry=Registry(), store=False, redis=url)
+    with pytest.raises(ValueError, match="redis must be a URL such as 'redis://HOST:6379/0'"):
+        serve(port=0, store=False, redis=url, quiet=True)
+    assert current() is None  # nothing started
 
 
 def test_bad_channel_is_refused() -> None:
@@ -530,6 +540,12 @@ def test_cli_refuses_a_bad_redis_url_naming_the_flag() -> None:
     assert proc.returncode == 2
     assert "--redis" in proc.stderr
     assert "redis://HOST:6379/0" in proc.stderr
+
+
+def test_cli_channel_without_redis_is_refused() -> None:
+    proc = subprocess.run([*SERVE, "--channel", "physics"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "--redis" in proc.stderr
 
 
 def test_cli_without_the_redis_client_says_how_to_install_it(tmp_path) -> None:
@@ -584,25 +600,13 @@ def test_nnlab_serve_redis_runs_a_hub_and_shows_the_class(tmp_path, processes, k
 
     protected = RedisServer(redis_binary(), tmp_path, password="s3cret-pw").start()
     try:
-        proc = subprocess.Popen(
-            [*SERVE, "--redis", protected.url, "--channel", CHANNEL],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        processes.append(proc)
-        assert proc.stdout is not None
-        shown = []
-        for line in proc.stdout:
-            shown.append(line)
-            if line.startswith("press Ctrl-C"):
-                break
+        url, shown = serve_hub(protected.url, processes)
+        proc = processes[-1]
         text = "".join(shown)
         (class_line,) = [line for line in shown if line.startswith("class ")]
         assert f"'{CHANNEL}'" in class_line
         assert ":***@127.0.0.1" in class_line
         assert "s3cret-pw" not in text
-        url = shown[0].split()[3]
         api = Api(url)
         kernel = Kernel(protected.url, "ada")
         try:
@@ -628,3 +632,193 @@ def test_openapi_documents_the_hub(hubs) -> None:
         assert "heartbeat" in responses["409"]["description"]
     params = document["paths"]["/api/jobs"]["get"]["parameters"]
     assert "owner" in [p["name"] for p in params]
+
+
+def test_redis_restarted_mid_run_the_client_ends_with_every_epoch(
+    redis_server, kernels, hubs, clients
+) -> None:
+    server = hubs()
+    wait_until(lambda: subscribed(server), what="the hub's subscription")
+    client = clients(server.url)
+    kernel, other = kernels("ada"), kernels("bob")
+    kernel.start("jx", 8)
+    for epoch in range(1, 6):
+        kernel.epoch("jx", epoch, 8)
+    client.wait_epochs("jx", 5)
+    redis_server.stop()
+    redis_server.start()  # empty: the class's version counter starts again
+    for attempt in range(100):  # the clients reconnect on their next call
+        try:
+            kernel.redis.ping()
+            other.redis.ping()
+            break
+        except redis.exceptions.ConnectionError:
+            assert attempt < 99, "Redis did not come back"
+            time.sleep(0.1)
+    # What a publisher writes again after the restart, its broadcasts lost (the hub is still
+    # resubscribing); then another run's events carry the counter past where it was, so
+    # only a hub that noticed the restart looks at the first run again.
+    for epoch in range(6, 9):
+        kernel.epoch("jx", epoch, 8, emit=False)
+    kernel.end("jx", 8, emit=False)
+    other.run("jy", 10, emit=False)
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jy")), timeout=30)
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses("jx")), timeout=30)
+    assert client.epochs("jx") == list(range(1, 9))
+    assert client.epochs("jy") == list(range(1, 11))
+
+
+def test_a_run_too_far_behind_goes_on_from_its_newest_epoch(monkeypatch, kernels, hubs, clients) -> None:
+    import nnlab.hub.classview as classview
+
+    monkeypatch.setattr(classview, "FILL_BATCH", 4)
+    monkeypatch.setattr(classview, "FILL_LIMIT", 8)
+    server = hubs()
+    client = clients(server.url)
+    kernel = kernels("ada")
+    kernel.start("jf", 30, emit=False)
+    for epoch in range(1, 31):
+        kernel.epoch("jf", epoch, 30, emit=False)
+    client.wait_epochs("jf", 30)
+    seen = client.epochs("jf")
+    assert seen[:7] == list(range(1, 8))  # the status and 7 epochs: one fill's worth
+    assert seen[-1] == 30
+    assert seen == sorted(set(seen))  # in order, none twice
+    health = Api(server.url).get("/api/health")[1]["redis"]
+    assert health["coalesced"] == 30 - len(seen)
+    late = clients(server.url, auth={"since": {"jf": 0}})  # the stream still has every epoch
+    late.wait_epochs("jf", 30)
+    assert late.epochs("jf") == list(range(1, 31))
+
+
+def serve_hub(url: str, processes: list[subprocess.Popen[str]], *options: str) -> tuple[str, list[str]]:
+    """``nnlab serve --redis url`` in a process of its own: its URL and the lines it showed."""
+    proc = subprocess.Popen(
+        [*SERVE, "--redis", url, "--channel", CHANNEL, *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    processes.append(proc)
+    assert proc.stdout is not None
+    shown = []
+    for line in proc.stdout:
+        shown.append(line)
+        if line.startswith("press Ctrl-C"):
+            break
+    return shown[0].split()[3], shown
+
+
+def test_runs_trained_at_a_hub_reach_the_other_hubs_and_obey_them(
+    redis_server, processes, hubs, clients
+) -> None:
+    other_url, _ = serve_hub(redis_server.url, processes, "--max-running-jobs", "1")
+    server = hubs()
+    wait_until(lambda: subscribed(server), what="the hub's subscription")
+    client = clients(server.url)
+    there, here = Api(other_url), Api(server.url)
+    net = there.create_network([64, 12, 10])
+    status, job = there.post(f"/api/networks/{net['network_id']}/train", {"epochs": 4, "mini_batch_size": 50})
+    assert status == 202
+    job_id = job["job_id"]
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses(job_id)))
+    assert client.epochs(job_id) == [1, 2, 3, 4]
+    assert {s["owner"] for s in client.statuses(job_id)} == {job["owner"]}
+    listed = here.get(f"/api/jobs?network_id={net['network_id']}")[1]
+    assert [(j["job_id"], j["status"], j["kernel_id"]) for j in listed] == [
+        (job_id, "completed", job["kernel_id"])
+    ]
+    status, body = here.post(f"/api/networks/{net['network_id']}/train", {"epochs": 1})
+    assert status == 409
+    assert body["kernel_id"] == job["kernel_id"]
+    # a long run there, cancelled from here: the request reaches that hub's process; a
+    # second one waits for its slot meanwhile (queued), then runs
+    status, job = there.post(
+        f"/api/networks/{net['network_id']}/train", {"epochs": 10_000, "mini_batch_size": 50}
+    )
+    assert status == 202
+    second = there.create_network([64, 10])
+    status, waiting = there.post(f"/api/networks/{second['network_id']}/train", {"epochs": 2})
+    assert status == 202
+    assert waiting["status"] == "queued"
+    client.wait_epochs(job["job_id"], 2)
+    status, body = here.post(f"/api/jobs/{job['job_id']}/cancel")
+    assert status == 202
+    assert there.wait_job(job["job_id"])["status"] == "cancelled"
+    client.wait_for(lambda: any(s["status"] == "cancelled" for s in client.statuses(job["job_id"])))
+    client.wait_for(lambda: any(s["status"] == "completed" for s in client.statuses(waiting["job_id"])))
+    assert [s["status"] for s in client.statuses(waiting["job_id"])] == ["queued", "running", "completed"]
+    assert client.epochs(waiting["job_id"]) == [1, 2]
+
+
+def test_the_seeds_node_client_gets_every_epoch_of_kernels_runs(kernels, hubs) -> None:
+    external("node")
+    server = hubs()
+    wait_until(lambda: subscribed(server), what="the hub's subscription")
+    proc = run_node("contract_clients.mjs", server.url, "3", "4")
+    assert read_json_line(proc)["ready"]
+    owners = [kernels(name) for name in ("ada", "bob")]
+    for kernel in owners:
+        for run in ("1", "2"):
+            kernel.start(f"{kernel.owner}-{run}", 6)
+    for epoch in range(1, 7):
+        for kernel in owners:
+            for run in ("1", "2"):
+                kernel.epoch(f"{kernel.owner}-{run}", epoch, 6)
+    for kernel in owners:
+        for run in ("1", "2"):
+            kernel.end(f"{kernel.owner}-{run}", 6)
+    clients = finish(proc)["clients"]
+    assert len(clients) == 3
+    for client in clients:
+        assert client["problems"] == []  # every field of the contract, nothing more
+        assert client["epochs"] == {f"{o}-{r}": list(range(1, 7)) for o in ("ada", "bob") for r in ("1", "2")}
+        assert all(s == ["running", "completed"] for s in client["statuses"].values())
+
+
+def test_a_refused_redis_url_does_not_show_its_password() -> None:
+    with pytest.raises(ValueError, match="redis must be a URL") as refused:
+        Server(port=0, registry=Registry(), store=False, redis="http://teacher:s3cret-pw@127.0.0.1:6379/0")
+    assert "s3cret-pw" not in str(refused.value)
+    assert "teacher:***@" in str(refused.value)
+
+
+def test_heartbeats_are_not_judged_right_after_redis_lost_them(redis_server, kernels) -> None:
+    """Redis restarted empty: the kernels' heartbeat keys are gone until each writes its
+    next one, so the hub waits (HEARTBEAT_GRACE) before calling their runs interrupted."""
+    import asyncio
+
+    from nnlab.hub.classview import ClassView
+
+    kernel = kernels("ada")
+    kernel.start("jg", 10)
+    kernel.epoch("jg", 1, 10)
+    released: list[tuple[str, str, Any]] = []
+
+    async def main() -> None:
+        view = ClassView(
+            redis_server.url, CHANNEL, released.append, lambda job_id: False,
+            reconcile_interval=3600, heartbeat_check=3600,
+        )  # fmt: skip
+        await view.start()
+        try:
+            assert [(e, j) for e, j, _ in released] == [("training_status", "jg"), ("training_update", "jg")]
+            redis_server.stop()
+            redis_server.start()  # empty: no heartbeat, no mark
+            kernel.epoch("jg", 2, 10, emit=False)  # the publisher writes again; no heartbeat yet
+            for attempt in range(100):
+                try:
+                    await view.reconcile()
+                    break
+                except redis.exceptions.ConnectionError:  # the connection is made again on the next call
+                    assert attempt < 99, "Redis did not come back"
+                    await asyncio.sleep(0.1)
+            for _ in range(3):
+                await view.check_heartbeats()
+            assert view.state.interrupted == 0
+            assert [p.get("status") for e, _, p in released if e == "training_status"] == ["running"]
+            assert [p["epoch"] for e, _, p in released if e == "training_update"] == [1, 2]
+        finally:
+            await view.stop()
+
+    asyncio.run(main())

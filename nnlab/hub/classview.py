@@ -15,8 +15,10 @@ the hub's :class:`~nnlab.hub.manager.ClassManager` hands the broadcasts to :meth
   (``{channel}:changes``) are filled the same way: what pub/sub lost (Redis or the
   subscription down, a hub started mid-run) arrives in order.
 * **Heartbeats:** a running, paused or queued run whose kernel's heartbeat key is gone at
-  two looks in a row is written ``interrupted`` (at entry ``epoch-HUB_MARK``: of several hubs
-  one wins) and broadcast.
+  two looks in a row (``HEARTBEAT_CHECK`` apart) is written ``interrupted`` (at entry
+  ``epoch-HUB_MARK``: of several hubs one wins) and broadcast. So a killed kernel's runs
+  show as interrupted at most its heartbeat's expiry (3 x its interval: 15 s by default)
+  plus about ``3 * HEARTBEAT_CHECK`` (3 s) after its last sign of life.
 
 Runs of the hub's own registry are skipped (they reach the outbox through the mirror). The
 view also answers the REST API about kernels' runs and is the replay source for them.
@@ -28,7 +30,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +61,11 @@ HEARTBEAT_CHECK = 1.0
 FILL_BATCH = 500
 #: Most entries one fill releases; beyond that the newest only.
 FILL_LIMIT = 5000
+#: Seconds after Redis came back (or lost its data) during which no heartbeat is judged:
+#: kernels need one heartbeat interval (5 s by default) to write theirs again.
+HEARTBEAT_GRACE = 20.0
+#: Milliseconds a hub's mark outlives its last reconcile.
+MARK_TTL_MS = 60_000
 #: Statuses of a run whose kernel must be alive.
 ALIVE = frozenset({"running", "paused", "queued"})
 
@@ -144,8 +153,10 @@ class ClassView:
     """Every kernel's runs of one class, for one hub.
 
     ``put`` takes ``(event, job_id, payload)`` (the server's outbox); ``held(job_id)`` says
-    whether the hub's own registry has the run; ``emit(event, payload)`` broadcasts on the
-    class channel (to every hub, this one included).
+    whether the hub's own registry has the run (REST shows it from there);
+    ``delivered(job_id, kernel_id)`` whether the server's mirror puts the run's events in
+    the outbox already (default: ``held``); ``emit(event, payload)`` broadcasts on the class
+    channel (to every hub, this one included).
     """
 
     def __init__(
@@ -156,6 +167,7 @@ class ClassView:
         held: Callable[[str], bool],
         emit: Emit | None = None,
         *,
+        delivered: Callable[[str, str | None], bool] | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
         heartbeat_check: float = HEARTBEAT_CHECK,
     ) -> None:
@@ -163,6 +175,7 @@ class ClassView:
         self.keys = Keys(channel)
         self._put = put
         self._held = held
+        self._delivered = delivered or (lambda job_id, kernel_id: held(job_id))
         self._emit = emit
         self._reconcile_interval = reconcile_interval
         self._heartbeat_check = heartbeat_check
@@ -170,9 +183,14 @@ class ClassView:
         self._runs: dict[str, _Run] = {}
         self._version = 0
         self._built = False
+        # A key of this hub's own, rewritten at every reconcile: gone means Redis lost its
+        # data (restarted without saving), so the class's version counter started again.
+        self._mark = f"{self.keys.channel}:hub:{uuid.uuid4().hex}"
         self._client: Any = None
         self._append: Any = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat_grace = HEARTBEAT_GRACE
+        self._back_at = -math.inf  # when Redis last came back (time.monotonic())
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -227,12 +245,15 @@ class ClassView:
             self.state.last_error = f"{type(exc).__name__}: {exc}"
             self.state.last_error_at = time.time()
             return False
+        if not self.state.connected and self.state.last_error is not None:
+            self._back_at = time.monotonic()  # back after a failure: heartbeats may be gone
         self.state.connected = True
         return True
 
     # ------------------------------------------------------------------ building
     async def _rebuild(self) -> None:
         client = self._client
+        await client.set(self._mark, "1", px=MARK_TTL_MS)
         version = int(await client.get(self.keys.version) or 0)
         statuses = await client.hgetall(self.keys.status)
         latest = await client.hgetall(self.keys.latest)
@@ -246,7 +267,7 @@ class ClassView:
             last = await client.xrevrange(self.keys.job(job_id), count=1)
             if last:
                 run.cursor = _parse_id(last[0][0])
-            if status.get("status") in ALIVE:
+            if status.get("status") in ALIVE and not self._delivered(job_id, run.kernel_id):
                 self._put((STATUS_EVENT, job_id, status))
                 if job_id in latest:
                     self._put((UPDATE_EVENT, job_id, json.loads(latest[job_id])))
@@ -272,7 +293,8 @@ class ClassView:
         if isinstance(epoch, int) and not run.lock.locked():
             if epoch <= run.cursor[0]:
                 return  # released already
-            if epoch == run.cursor[0] + 1 and self._built:
+            # (a run first met is read from its stream: its status comes before its epochs)
+            if epoch == run.cursor[0] + 1 and run.cursor != (0, 0) and self._built:
                 self._release(run, f"{epoch}-0", event, payload)
                 return
         await self._guard(lambda: self._fill(run))
@@ -292,12 +314,16 @@ class ClassView:
                     return
                 if released >= FILL_LIMIT:
                     break
-            newest = decode_entries(await self._client.xrevrange(key, count=1))
-            if newest and _parse_id(newest[0][0]) > run.cursor:
-                entry, event, payload = newest[0]
-                skipped = _parse_id(entry)[0] - run.cursor[0] - 1
-                self.state.coalesced += max(0, skipped)
-                self._release(run, entry, event, payload)
+            # Too far behind: the newest update and what followed it; clients that want the
+            # epochs in between replay them from the stream (auth since, catch-up).
+            tail = decode_entries(await self._client.xrevrange(key, count=FILL_BATCH))[::-1]
+            updates = [i for i, (_, event, _) in enumerate(tail) if event == UPDATE_EVENT]
+            first = updates[-1] if updates else 0
+            for entry, event, payload in tail[first:]:
+                if _parse_id(entry) > run.cursor:
+                    if event == UPDATE_EVENT:
+                        self.state.coalesced += max(0, _parse_id(entry)[0] - run.cursor[0] - 1)
+                    self._release(run, entry, event, payload)
 
     def _release(self, run: _Run, entry: str, event: str, payload: dict[str, Any]) -> None:
         run.cursor = _parse_id(entry)
@@ -305,15 +331,22 @@ class ClassView:
             run.identify(payload)
             run.status = payload
             run.missing = 0
+        if self._delivered(run.job_id, run.kernel_id):
+            return  # this process's run, from another server's registry: the mirror has it
         self.state.released += 1
         self._put((event, run.job_id, payload))
 
     async def reconcile(self) -> None:
         """Fill every run changed since the last look (what pub/sub may have lost)."""
         client = self._client
-        version = int(await client.get(self.keys.version) or 0)
-        if version < self._version:  # Redis lost its data (restarted without saving)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.set(self._mark, "1", px=MARK_TTL_MS, get=True)
+            pipe.get(self.keys.version)
+            marked, counter = await pipe.execute()
+        version = int(counter or 0)
+        if marked is None or version < self._version:  # Redis lost its data: look at every run
             self._version = 0
+            self._back_at = time.monotonic()
         if version == self._version:
             return
         changed = await client.zrangebyscore(self.keys.changes, f"({self._version}", "+inf", withscores=True)
@@ -335,6 +368,10 @@ class ClassView:
             if run.kernel_id and run.status is not None and run.status.get("status") in ALIVE
         ]
         if not runs:
+            return
+        if time.monotonic() - self._back_at < self._heartbeat_grace:
+            for run in runs:
+                run.missing = 0
             return
         async with self._client.pipeline(transaction=False) as pipe:
             for run in runs:

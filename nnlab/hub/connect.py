@@ -8,6 +8,7 @@ the process connects by itself (:func:`auto_connect`).
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
@@ -26,6 +27,7 @@ URL_VARIABLE = "NNLAB_REDIS_URL"
 HEARTBEAT_VARIABLE = "NNLAB_HUB_HEARTBEAT"
 
 _lock = threading.Lock()
+_auto_lock = threading.Lock()
 _publisher: Publisher | None = None
 _auto_tried: str | None = None  # the $NNLAB_REDIS_URL auto_connect last acted on
 
@@ -63,6 +65,9 @@ def connect(
         old, _publisher = _publisher, None
         if old is not None:
             old.stop()
+        else:  # at exit: publish what waits and remove the heartbeat (harmless if gone)
+            atexit.unregister(disconnect)
+            atexit.register(disconnect)
         _publisher = Publisher(url, channel=channel, heartbeat=interval).start()
         return _publisher
 
@@ -102,9 +107,12 @@ def auto_connect() -> None:
     url = os.environ.get(URL_VARIABLE, "").strip()
     if not url or url == _auto_tried or _publisher is not None:
         return
-    _auto_tried = url
+    with _auto_lock:  # two runs starting at once connect once
+        if url == _auto_tried:
+            return
+        _auto_tried = url
     try:
-        connect(url)
+        connect()  # from the environment, so an error names the variable
     except (ValueError, ImportError) as exc:
         warnings.warn(
             f"{URL_VARIABLE} is set but this kernel cannot publish to the class: {exc}; its "

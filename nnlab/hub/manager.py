@@ -30,7 +30,7 @@ CLASS_EVENTS = frozenset({UPDATE_EVENT, STATUS_EVENT, DIAGNOSTICS_EVENT})
 Sink = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
-class ClassManager(socketio.AsyncRedisManager):
+class ClassManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # socketio is untyped
     """``AsyncRedisManager`` whose received broadcasts of :data:`CLASS_EVENTS` go to ``sink``.
 
     The hub's own deliveries must use ``emit(..., ignore_queue=True)``: each hub serves its
@@ -60,6 +60,9 @@ class ClassManager(socketio.AsyncRedisManager):
     def start(self) -> None:
         """Start listening on the channel now (python-socketio would wait for the first client)."""
         server = self.server
+        # python-socketio initializes its manager (and so subscribes) on the first Engine.IO
+        # connection, flagging it with this attribute; a hub must follow the class before
+        # any dashboard connects, so it does the same at start.
         if not server.manager_initialized:
             server.manager_initialized = True
             self.initialize()

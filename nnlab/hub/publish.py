@@ -7,14 +7,12 @@ takes them from there and, event by event,
 1. writes it with :data:`~nnlab.hub.keys.APPEND` to the run's stream and the class's hashes
    (many events per round trip), with an entry id derived from the epoch;
 2. once written, emits it to the dashboards of the class through python-socketio's
-   write-only ``RedisManager`` (``training_update`` exactly as the contract says). At most
-   ``emit_rate`` emits a second (``emit_burst`` at once): beyond that a run's updates and
-   diagnostics wait, coalesced (the newest goes out when the budget allows); statuses always
-   go, and the stream gets every event regardless;
+   write-only ``RedisManager`` (``training_update`` exactly as the contract says), within
+   the kernel's :mod:`~nnlab.hub.budget` (beyond it a run's updates are coalesced; the
+   stream gets every event regardless);
 3. renews the kernel's heartbeat key (``heartbeat`` seconds, expiring after three).
 
-A second thread listens on the kernel's control channel and asks the registry's jobs to
-cancel, pause, resume or take a new learning rate (at their next mini-batch).
+A second thread listens on the kernel's control channel (:mod:`nnlab.hub.listen`).
 
 While Redis is down training goes on untouched: one :class:`HubWarning`, the events wait
 here (up to ``buffer``; beyond that the oldest are dropped and counted) and are written, then
@@ -25,9 +23,7 @@ again is safe).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
-import math
 import threading
 import time
 import warnings
@@ -38,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from nnlab.events import DIAGNOSTICS_EVENT, FINISHED, STATUS_EVENT, UPDATE_EVENT
 from nnlab.hub._redis import import_redis, redacted, sync_client
+from nnlab.hub.budget import EMIT_BURST, EMIT_RATE, EmitBudget
 from nnlab.hub.keys import APPEND, CHANNEL, HUB_MARK, Keys, append_args, dumps
+from nnlab.hub.listen import ControlListener, apply
 from nnlab.identity import identity, kernel_id
 from nnlab.observers import Observer
 from nnlab.registry import Registry, registry
@@ -54,7 +52,6 @@ __all__ = [
     "HEARTBEAT",
     "HubWarning",
     "Publisher",
-    "TokenBucket",
 ]
 
 logger = logging.getLogger("nnlab.hub")
@@ -63,62 +60,27 @@ logger = logging.getLogger("nnlab.hub")
 BUFFER_LIMIT = 20_000
 #: Most events written in one round trip.
 BATCH = 500
-#: Pub/sub emits a kernel may send per second, and at once.
-EMIT_RATE = 100.0
-EMIT_BURST = 200
 #: Seconds between two heartbeats (the key expires after three).
 HEARTBEAT = 5.0
 #: Seconds between two looks at the queue (the training thread wakes no one).
 TICK = 0.02
 #: Seconds to wait before trying a Redis that failed again: the first, and the longest.
 RETRY_FIRST, RETRY_MAX = 0.1, 2.0
-#: The events whose emits may be coalesced when over budget, in the order a run sends them.
-COALESCED = (UPDATE_EVENT, DIAGNOSTICS_EVENT)
-#: What the control channel may ask of a job.
-ACTIONS = ("cancel", "pause", "resume", "set_learning_rate")
 
 
 class HubWarning(RuntimeWarning):
     """Runs could not be published to the class's Redis; training went on."""
 
 
-class TokenBucket:
-    """At most ``rate`` tokens a second, ``burst`` at once.
-
-    >>> bucket = TokenBucket(rate=1.0, burst=2, clock=lambda: 0.0)
-    >>> bucket.take(), bucket.take(), bucket.take()
-    (True, True, False)
-    >>> bucket.take(force=True), bucket.tokens
-    (True, -1.0)
-    """
-
-    def __init__(self, rate: float, burst: int, clock: Any = time.monotonic) -> None:
-        self.rate = float(rate)
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self._clock = clock
-        self._last = clock()
-
-    def take(self, *, force: bool = False) -> bool:
-        """Spend a token if there is one (``force``: spend it anyway, into debt)."""
-        now = self._clock()
-        self.tokens = min(self.burst, self.tokens + (now - self._last) * self.rate)
-        self._last = now
-        if self.tokens >= 1.0 or force:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """One event ready to be written: its run, stream entry id, name and payload."""
+    """One event ready to be written: its run, name and payload, and how to write it."""
 
     job_id: str
-    entry: str
     event: str
     payload: dict[str, Any]
-    network: dict[str, Any] | None
+    keys: list[str]  # APPEND's keys and arguments, made once
+    args: list[Any]
 
 
 #: What the training thread hands over: (event, job id, payload, job or None). The payload
@@ -157,8 +119,7 @@ class Publisher(Observer):
         self._put = self._inbox.append  # the whole cost to a training thread
         self._pending: deque[_Entry] = deque()
         self._runs: dict[str, tuple[int, int]] = {}  # job id -> (epoch, step) of its last entry
-        self._held: dict[str, dict[str, dict[str, Any]]] = {}  # job id -> event -> newest payload
-        self._bucket = TokenBucket(emit_rate, emit_burst)
+        self._budget = EmitBudget(self._send, rate=emit_rate, burst=emit_burst)
         self._client = sync_client(url)
         self._script = self._client.register_script(APPEND)
         self._manager = socketio.RedisManager(
@@ -169,6 +130,7 @@ class Publisher(Observer):
             redis_options={"socket_timeout": 2.0, "socket_connect_timeout": 2.0},
         )
         self._stop = threading.Event()
+        self._listener = ControlListener(url, self.keys.control(self.kernel_id), registry, self._stop)
         self._threads: list[threading.Thread] = []
         self._warned = False
         #: ``None`` until Redis first answered or failed, then whether the last attempt worked.
@@ -177,11 +139,8 @@ class Publisher(Observer):
         self.written = 0
         self.duplicates = 0
         self.emitted = 0
-        self.coalesced = 0
         self.dropped = 0
         self.failed = 0
-        self.controls = 0
-        self.listening = False
 
     # ------------------------------------------------------------ the training side
     def on_run_start(self, job: TrainingJob) -> None:
@@ -209,7 +168,7 @@ class Publisher(Observer):
         """Start publishing (the threads, then the registry's runs); returns ``self``."""
         for target, name in (
             (self._publish_forever, "nnlab-hub-publish"),
-            (self._listen, "nnlab-hub-control"),
+            (self._listener.run, "nnlab-hub-control"),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -237,15 +196,16 @@ class Publisher(Observer):
             "kernel_id": self.kernel_id,
             "running": any(t.is_alive() for t in self._threads),
             "connected": self.connected,
-            "listening": self.listening,
+            "listening": self._listener.listening,
             "written": self.written,
             "duplicates": self.duplicates,
             "emitted": self.emitted,
             "buffered": len(self._inbox) + len(self._pending),
             "dropped": self.dropped,
-            "coalesced": self.coalesced,
+            "held": self._budget.held,
+            "coalesced": self._budget.coalesced,
             "failed": self.failed,
-            "controls": self.controls,
+            "controls": self._listener.done,
             "heartbeat": self.heartbeat,
             "last_error": self.last_error,
         }
@@ -261,34 +221,55 @@ class Publisher(Observer):
         try:
             while True:
                 stopping = self._stop.is_set()
-                self._take_new()
-                now = time.monotonic()
-                if now >= retry_at and (self._pending or now >= next_beat):
-                    ok = self._write_all()
-                    if ok and now >= next_beat:
-                        ok = self._beat()
-                        next_beat = now + self.heartbeat
-                    if ok:
-                        delay = RETRY_FIRST
-                    else:
-                        retry_at, delay = now + delay, min(RETRY_MAX, delay * 2)
-                self._release_held(force=stopping and self.connected is True)
+                try:
+                    self._take_new()
+                    now = time.monotonic()
+                    if now >= retry_at and (self._pending or now >= next_beat):
+                        ok = self._write_all()
+                        if ok and now >= next_beat:
+                            ok = self._beat()
+                            next_beat = now + self.heartbeat
+                        if ok:
+                            delay = RETRY_FIRST
+                        else:
+                            retry_at, delay = now + delay, min(RETRY_MAX, delay * 2)
+                    self._budget.release(force=stopping and self.connected is True)
+                except Exception as exc:  # a bug here must not end publishing for the kernel
+                    logger.exception("nnlab's publisher failed; it goes on")
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    retry_at = time.monotonic() + RETRY_MAX
                 if stopping:
                     return
                 self._stop.wait(TICK)
         finally:
+            left = len(self._inbox) + len(self._pending)
+            if left:
+                logger.warning(
+                    "nnlab stopped publishing with %d events of this kernel's runs not written to "
+                    "Redis at %s (%s)",
+                    left,
+                    redacted(self.url),
+                    self.last_error,
+                )
             if self.connected:
                 with suppress(Exception):
                     self._client.delete(self.keys.kernel(self.kernel_id))
             with suppress(Exception):
                 self._client.close()
+            _close_manager(self._manager)
 
     def _take_new(self) -> None:
         """Give every event handed over an entry id; keep at most ``buffer`` of them."""
         popleft = self._inbox.popleft
         while self._inbox:
             event, job_id, payload, job = popleft()
-            for entry in self._entries(event, job_id, payload, job):
+            try:
+                entries = self._entries(event, job_id, payload, job)
+            except (ValueError, TypeError, AttributeError) as exc:  # e.g. a NaN: not JSON
+                self.failed += 1
+                self.last_error = f"cannot publish {event} of run {job_id}: {exc}"
+                continue
+            for entry in entries:
                 if len(self._pending) >= self.buffer:
                     self._pending.popleft()
                     self.dropped += 1
@@ -301,7 +282,11 @@ class Publisher(Observer):
         entries = [self._entry(event, job_id, record.update.to_dict(), job, record.epoch)]
         if record.diagnostics is not None:
             data = record.diagnostics.payload(record.update)
-            entries.append(self._entry(DIAGNOSTICS_EVENT, job_id, data, job, record.epoch))
+            try:
+                entries.append(self._entry(DIAGNOSTICS_EVENT, job_id, data, job, record.epoch))
+            except ValueError as exc:  # a diverged run's NaN: the update goes anyway
+                self.failed += 1
+                self.last_error = f"cannot publish {DIAGNOSTICS_EVENT} of run {job_id}: {exc}"
         return entries
 
     def _entry(self, event: str, job_id: str, payload: dict[str, Any], job: Any, epoch: int) -> _Entry:
@@ -321,7 +306,8 @@ class Publisher(Observer):
         else:
             self._runs[job_id] = (epoch, step)
         network = self._network(payload, job) if first or event == STATUS_EVENT else None
-        return _Entry(job_id, f"{epoch}-{step}", event, payload, network)
+        keys, args = append_args(self.keys, job_id, f"{epoch}-{step}", event, payload, network=network)
+        return _Entry(job_id, event, payload, keys, args)
 
     def _network(self, payload: dict[str, Any], job: Any) -> dict[str, Any] | None:
         sizes = payload.get("sizes")
@@ -339,10 +325,7 @@ class Publisher(Observer):
             batch = list(itertools.islice(self._pending, BATCH))
             pipe = self._client.pipeline(transaction=False)
             for item in batch:
-                keys, args = append_args(
-                    self.keys, item.job_id, item.entry, item.event, item.payload, network=item.network
-                )
-                self._script(keys=keys, args=args, client=pipe)
+                self._script(keys=item.keys, args=item.args, client=pipe)
             try:
                 results = pipe.execute(raise_on_error=False)
             except (redis.RedisError, OSError) as exc:
@@ -358,7 +341,7 @@ class Publisher(Observer):
                     self.last_error = f"Redis refused an event of run {item.job_id}: {result}"
                 elif result:
                     self.written += 1
-                    self._emit(item)
+                    self._budget.emit(item.job_id, item.event, item.payload)
                 else:
                     self.duplicates += 1
         return True
@@ -395,50 +378,8 @@ class Publisher(Observer):
             with suppress(Warning):  # where warnings are errors, publishing must go on regardless
                 warnings.warn(message, HubWarning, stacklevel=2)
 
-    # ------------------------------------------------------------ emits, within budget
-    def _emit(self, item: _Entry) -> None:
-        if item.event not in COALESCED:  # statuses always go, after what their run holds
-            self._release_run(item.job_id)
-            self._send(item.event, item.payload, force=True)
-            return
-        held = self._held.get(item.job_id)
-        if held is None and self._bucket.take():
-            self._send(item.event, item.payload)
-            return
-        held = self._held.setdefault(item.job_id, {})
-        if item.event == UPDATE_EVENT:
-            self.coalesced += len(held)  # an older update, and its diagnostics
-            held.clear()
-        elif item.event in held:
-            self.coalesced += 1
-        held[item.event] = item.payload
-
-    def _release_run(self, job_id: str) -> None:
-        for event, payload in self._ordered(self._held.pop(job_id, {})):
-            self._send(event, payload, force=True)
-
-    def _release_held(self, *, force: bool = False) -> None:
-        """Send what waits while the budget allows, a run at a time (all of it: ``force``)."""
-        while self._held:
-            job_id = next(iter(self._held))
-            if force:
-                self._release_run(job_id)
-                continue
-            if not self._bucket.take():
-                return
-            held = self._held.pop(job_id)
-            (event, payload), *rest = self._ordered(held)
-            self._send(event, payload, spent=True)
-            if rest:
-                self._held[job_id] = dict(rest)  # to the back of the line
-
-    @staticmethod
-    def _ordered(held: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-        return [(event, held[event]) for event in COALESCED if event in held]
-
-    def _send(self, event: str, payload: dict[str, Any], *, force: bool = False, spent: bool = False) -> None:
-        if force and not spent:
-            self._bucket.take(force=True)
+    # ------------------------------------------------------------ emits (within the budget)
+    def _send(self, event: str, payload: dict[str, Any]) -> None:
         try:
             self._manager.emit(event, payload, namespace="/")
         except Exception as exc:  # never let one emit stop the publisher
@@ -446,55 +387,15 @@ class Publisher(Observer):
             return
         self.emitted += 1
 
-    # ------------------------------------------------------------ the control thread
-    def _listen(self) -> None:
-        redis = import_redis()
-        delay = RETRY_FIRST
-        while not self._stop.is_set():
-            client = sync_client(self.url)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(self.keys.control(self.kernel_id))
-                self.listening, delay = True, RETRY_FIRST
-                while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=0.2)
-                    if message is not None and message.get("type") == "message":
-                        self.control(message["data"])
-            except (redis.RedisError, OSError) as exc:
-                self.listening = False
-                logger.debug("control channel lost (%s); subscribing again in %.1f s", exc, delay)
-                self._stop.wait(delay)
-                delay = min(RETRY_MAX, delay * 2)
-            finally:
-                self.listening = False
-                with suppress(Exception):
-                    pubsub.close()
-                with suppress(Exception):
-                    client.close()
-
     def control(self, message: str | bytes) -> bool:
-        """Do what a control message asks: JSON ``{"action": "cancel" | "pause" | "resume" |
-        "set_learning_rate", "job_id": ..., "learning_rate": ...}`` for a job of the
-        registry. A message that cannot be done is logged and ignored (``False``)."""
-        try:
-            request = json.loads(message)
-            action, job_id = request["action"], request["job_id"]
-            if action not in ACTIONS:
-                raise ValueError(f"action must be one of {ACTIONS}, got {action!r}")
-            job = self.registry.job(job_id)
-        except (ValueError, KeyError, TypeError) as exc:
-            logger.warning("nnlab ignored a control message %.200r: %s", message, exc)
-            return False
-        try:
-            if action == "set_learning_rate":
-                rate = request.get("learning_rate")
-                if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
-                    raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
-                job.set_learning_rate(rate)
-            else:
-                getattr(job, action)()
-        except Exception as exc:  # a job that has ended, a bad rate: the sender's business
-            logger.warning("nnlab could not %s job %s: %s", action, job_id, exc)
-            return False
-        self.controls += 1
-        return True
+        """Do what a control message asks (:func:`nnlab.hub.listen.apply`)."""
+        return apply(self.registry, message)
+
+
+def _close_manager(manager: Any) -> None:
+    """Close the Redis connection a write-only ``socketio.RedisManager`` opened on its first
+    emit (python-socketio has no public call for it: it keeps it as ``.redis``)."""
+    client = getattr(manager, "redis", None)
+    if client is not None:
+        with suppress(Exception):
+            client.close()

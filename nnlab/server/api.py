@@ -92,6 +92,18 @@ def _busy(network_id: str, job_id: str) -> ApiError:
     )
 
 
+def _in_kernel(network: dict[str, Any], what: str) -> ApiError:
+    """The 409 for a network that lives in a kernel of the hub's class."""
+    return ApiError(
+        409,
+        "network_id",
+        f"network {network['network_id']} lives in the kernel {network.get('kernel_id')} of "
+        f"{network.get('owner')}: {what}",
+        owner=network.get("owner"),
+        kernel_id=network.get("kernel_id"),
+    )
+
+
 class RestApi:
     """The REST endpoints over one registry; ``clients()`` counts Socket.IO clients and
     ``mirror()`` gives the fan-out's counts (:class:`nnlab.server.fanout.MirrorStats`).
@@ -179,6 +191,8 @@ class RestApi:
 
         mirror = None if self.mirror is None else self.mirror()
         failing = mirror is not None and mirror["failing"]
+        redis = None if self.classview is None else self.classview.state.to_dict()
+        failing = failing or (redis is not None and not redis["connected"])
         return JSONResponse(
             {
                 "status": "degraded" if failing else "ok",
@@ -193,7 +207,7 @@ class RestApi:
                 "mirror": mirror,
                 "histories": self.registry.retention(),
                 "store": self.store_health(),
-                "redis": None if self.classview is None else self.classview.state.to_dict(),
+                "redis": redis,
             }
         )
 
@@ -269,6 +283,9 @@ class RestApi:
 
     @_endpoint
     async def delete_network(self, request: Request) -> Response:
+        kernels = await self._kernel_network(request)
+        if kernels is not None:
+            raise _in_kernel(kernels, "it is deleted there (ask its owner)")
         net = self._network(request)
         try:
             self.registry.remove_network(net.network_id)
@@ -282,14 +299,10 @@ class RestApi:
     async def train(self, request: Request) -> Response:
         kernels = await self._kernel_network(request)
         if kernels is not None:
-            raise ApiError(
-                409,
-                "network_id",
-                f"network {kernels['network_id']} lives in the kernel {kernels.get('kernel_id')} of "
-                f"{kernels.get('owner')}: it trains there (ask its owner), or create a network at "
-                "this hub (POST /api/networks) to train here",
-                owner=kernels.get("owner"),
-                kernel_id=kernels.get("kernel_id"),
+            raise _in_kernel(
+                kernels,
+                "it trains there (ask its owner), or create a network at this hub "
+                "(POST /api/networks) to train here",
             )
         net = self._network(request)
         options = train_options(await read_object(request, TRAIN_FIELDS))
@@ -331,6 +344,10 @@ class RestApi:
 
     @_endpoint
     async def network_jobs(self, request: Request) -> Response:
+        kernels = await self._kernel_network(request)
+        if kernels is not None and self.classview is not None:
+            jobs = await self._class(self.classview.jobs)
+            return JSONResponse([job for job in jobs if job["network_id"] == kernels["network_id"]])
         net = self._network(request)
         return JSONResponse([job.to_dict(history=False) for job in self.registry.jobs(net.network_id)])
 

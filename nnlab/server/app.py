@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -34,6 +34,7 @@ from starlette.routing import Route
 import nnlab.server._engineio as _engineio
 from nnlab.events import STATUS_EVENT
 from nnlab.hub.keys import CHANNEL
+from nnlab.identity import kernel_id as this_kernel
 from nnlab.registry import Registry
 from nnlab.registry import registry as process_registry
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, Admission, default_max_running_jobs
@@ -68,6 +69,9 @@ class ServerApp:
     admission: Admission
     #: The class view of a hub (``None`` without Redis).
     classview: Any = None
+    #: Also told ``(event, job_id, payload)`` of what the server announces itself (a REST
+    #: job waiting for a slot): a hub's publisher, for the class.
+    announced: list[Callable[[str, str, dict[str, Any]], None]] = field(default_factory=list)
 
     async def close_clients(self) -> None:
         """Close every Engine.IO connection at once (a held long-poll would delay a stop
@@ -119,10 +123,24 @@ def create_app(
         def held(job_id: str) -> bool:
             return _holds(held_in, job_id) or _holds(process_registry, job_id)
 
+        def delivered(job_id: str, kernel_id: str | None) -> bool:
+            """Whether the process's mirror puts the run in the outbox (then the class
+            view must not: a client would get its events twice)."""
+            if _holds(held_in, job_id):
+                return True
+            if _holds(process_registry, job_id):
+                return mirror in process_registry.observers()
+            # a run of another server's registry in this process: that server mirrors it
+            return kernel_id is not None and kernel_id == this_kernel()
+
         async def broadcast(event: str, payload: dict[str, Any]) -> None:
             await sio.emit(event, payload, namespace="/")  # through Redis, to every hub
 
-        view = ClassView(redis, channel, outbox.put, held, broadcast)
+        def put(item: tuple[str, str, Any]) -> None:
+            outbox.put(item)
+            fanout.wake()  # the view runs on the server loop: no need to wait for the pacer
+
+        view = ClassView(redis, channel, put, held, broadcast, delivered=delivered)
     sio = socketio.AsyncServer(
         client_manager=manager,
         async_mode="asgi",
@@ -144,8 +162,13 @@ def create_app(
     _engineio.answer_held_polls(sio.eio)
     require_token_on_connect(sio, guard)
 
+    announced: list[Callable[[str, str, dict[str, Any]], None]] = []
+
     def announce_queued(job: Any) -> None:
-        mirror.publish(STATUS_EVENT, job.job_id, status_payload(job))
+        payload = status_payload(job)
+        mirror.publish(STATUS_EVENT, job.job_id, payload)
+        for listener in announced:
+            listener(STATUS_EVENT, job.job_id, payload)
 
     admission = Admission(
         registry,
@@ -226,7 +249,9 @@ def create_app(
         lifespan=lifespan,
     )
     root = socketio.ASGIApp(sio, other_asgi_app=starlette_app, socketio_path="socket.io")
-    return ServerApp(asgi=root, sio=sio, fanout=fanout, admission=admission, classview=view)
+    return ServerApp(
+        asgi=root, sio=sio, fanout=fanout, admission=admission, classview=view, announced=announced
+    )
 
 
 def _holds(registry: Registry, job_id: str) -> bool:

@@ -145,6 +145,13 @@ def _run_serve(args: argparse.Namespace) -> int:
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # stop cleanly on SIGTERM too (service managers, CI)
 
+    if args.redis is None and args.channel != CHANNEL:
+        print(
+            "nnlab serve: error: --channel names the class of a hub: give --redis URL too",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     token = _serve_token(args.host, args.token)
     try:
         server = Server(

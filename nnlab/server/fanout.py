@@ -23,8 +23,9 @@ client's Engine.IO queue. Three rules keep clients consistent and memory bounded
   of epochs dropped every polling client at once. So a polling client counts as slow
   beyond ``POLL_BACKLOG`` packets, and replays and catch-ups to it are spread over polls.
 * **Following some runs.** A client that connects with ``auth`` (or query) ``{owner}``,
-  ``{network_id}`` or ``{job_id}`` joins the Socket.IO room ``owner:NAME`` (...) instead of
-  the all-runs room and gets only the matching runs' events; one asking nothing gets all.
+  ``{network_id}`` or ``{job_id}`` joins the Socket.IO room ``owner:NAME`` (or
+  ``network_id:ID``, ``job_id:ID``) instead of the all-runs room and gets only the matching
+  runs' events (also when it joins late or is caught up); one asking nothing gets all.
 * **Healthy clients get every event, in order.** Between two events the loop yields, so the
   clients' writers empty their queues and a burst of epochs never looks like a slow client.
 
@@ -158,6 +159,12 @@ class Fanout:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def wake(self) -> None:
+        """Deliver what waits now (call on the server loop; the pacer looks only every
+        ``pacing.IDLE`` seconds while this process trains nothing)."""
+        if self._kick is not None:
+            self._kick.set()
 
     @property
     def clients(self) -> int:

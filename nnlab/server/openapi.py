@@ -434,7 +434,8 @@ _PATHS: dict[str, Any] = {
             "summary": "List networks",
             "description": "Networks created here and those trained or registered in the notebook; "
             "with a run store, also the networks of every stored run (other kernels' and runs "
-            "from before a restart), each as its newest run left it.",
+            "from before a restart), each as its newest run left it. On a classroom hub, also "
+            "every kernel's network (network_id, sizes, owner, host, kernel_id, its jobs).",
             "operationId": "listNetworks",
             "responses": {"200": _json(_array("Network"), "every network, oldest first")},
         },
@@ -481,7 +482,10 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "204": {"description": "deleted"},
                 "404": _error("no such network"),
-                "409": _error("the network is training: cancel its job first"),
+                "409": _error(
+                    "the network is training: cancel its job first; on a classroom hub also: the "
+                    "network lives in a kernel (the error names its owner and kernel_id)"
+                ),
             },
         },
     },

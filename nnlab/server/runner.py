@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import nnlab.server._uvicorn as _uvicorn
 from nnlab.hub._redis import check_redis_url, import_redis, redacted
+from nnlab.hub.connect import current as connected_publisher
 from nnlab.hub.keys import CHANNEL, Keys
+from nnlab.hub.publish import Publisher
 from nnlab.params import is_int, positive_int
+from nnlab.registry import registry as process_registry
 from nnlab.server.admission import DEFAULT_MAX_QUEUED_JOBS, default_max_running_jobs
 from nnlab.server.auth import check_exposure, check_token
 from nnlab.server.bodies import DEFAULT_MAX_TOTAL_PARAMETERS
@@ -146,6 +149,9 @@ class Server:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None
+        #: A hub's publisher of its own runs to the class (``None``: not a hub, or
+        #: ``nnlab.connect`` publishes them already).
+        self._publisher: Publisher | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -170,7 +176,7 @@ class Server:
         view = self._app.classview if self._app is not None else None
         if view is not None and view.state.last_error is not None and not view.state.connected:
             line += f" -- REDIS NOT ANSWERING: {view.state.last_error}"
-        return line + f" (dashboard: {self.url}/test_socketio.html)"
+        return line + f" (dashboard: {self.url}/dashboard)"
 
     def endpoints(self) -> Endpoints:
         """Where browsers and dashboards reach this server (proxied on Binder/JupyterHub)."""
@@ -259,7 +265,26 @@ class Server:
                 reason = repr(self._error) if self._error else f"not up after {timeout:g}s"
                 raise RuntimeError(f"the nnlab server on {self.url} failed to start: {reason}")
             time.sleep(0.002)
+        self._start_publisher()
         return self
+
+    def _start_publisher(self) -> None:
+        """A hub publishes the runs it trains (over REST) to the class like a kernel does,
+        so the other hubs of the class show them too (this one shows them from its registry)."""
+        if self.redis is None or self._publisher is not None:
+            return
+        runs = self.registry if self.registry is not None else process_registry
+        kernel = connected_publisher()
+        if (
+            kernel is not None
+            and kernel.registry is runs
+            and kernel.url == self.redis
+            and kernel.keys.channel == self.channel
+        ):
+            return  # nnlab.connect publishes them already
+        self._publisher = Publisher(self.redis, channel=self.channel, registry=runs).start()
+        if self._app is not None:
+            self._app.announced.append(self._publisher.publish)  # a job queued for a slot
 
     def _serve_forever(self, sock: socket.socket) -> None:
         async def main() -> None:
@@ -276,6 +301,15 @@ class Server:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close every client connection, stop serving and free the port (no-op if stopped)."""
+        try:
+            self._stop_serving(timeout)
+        finally:
+            # after the server's jobs were cancelled, so their last status reaches the class
+            publisher, self._publisher = self._publisher, None
+            if publisher is not None:
+                publisher.stop()
+
+    def _stop_serving(self, timeout: float) -> None:
         thread, loop, app = self._thread, self._loop, self._app
         if thread is None or not thread.is_alive():
             return
