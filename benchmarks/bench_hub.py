@@ -44,7 +44,7 @@ shared: treat single figures as rough, ratios within one run as the result.
 
 Read the kernel side with care: every simulated kernel lives in this one process, so with
 nnlab each brings its publisher's threads (the publisher looks at its queue every 20 ms and
-the control listener every 0.2 s) into one interpreter: 300 kernels make some 15,000 thread
+the control listener every 0.2 s) into one interpreter: 300 kernels make some 16,000 thread
 wake-ups a second contending for one GIL, which a class spread over its students' own
 kernel processes (and machines) does not. The baseline's emitters have no threads. So at
 300 kernels the kernel-side CPU, and the latency that waits for a publisher thread to get
