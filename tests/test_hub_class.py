@@ -1,8 +1,8 @@
 """A class on one Redis, process by process: kernels (``tests/hub_kernel.py``, each a real
 process that ``nnlab.connect``\\s and trains) publishing to hubs (``nnlab serve --redis``
-subprocesses), watched by python-socketio clients (:class:`InOrder`) and Node's socket.io-client with the
-dashboard contract's options; then the faults a class meets: a kernel killed, a hub
-restarted, Redis restarted, each in the middle of a run."""
+subprocesses), watched by python-socketio clients (:class:`InOrder`) and Node's
+socket.io-client with the dashboard contract's options; then the faults a class meets: a
+kernel killed, a hub restarted, Redis restarted, each in the middle of a run."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def statuses(recorder: Recorder, job_id: str) -> list[dict[str, Any]]:
         return [d for n, d in recorder.events if n == "training_status" and d["job_id"] == job_id]
 
 
-def story(recorder: Recorder, job_id: str) -> list[str]:
+def story(recorder: Recorder, job_id: str) -> list[int | str]:
     """What ``recorder`` got of a job, in order, e.g. ``["running", 1, 2, "completed"]``
     (shown when a test fails)."""
     with recorder._cond:
