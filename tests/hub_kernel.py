@@ -14,7 +14,8 @@ The URL defaults to ``$NNLAB_REDIS_URL``. It prints JSON lines on stdout:
 * with ``--say-epochs``, ``{"epoch": e, "job_id": ...}`` as each epoch ends;
 * ``{"job_id", "network_id", "status", "epochs": [...], "kernel_id", "owner"}`` for each
   finished run;
-* ``{"done": true, ...}`` after the publisher has handed everything to Redis, then it exits 0.
+* ``{"done": true, "at": time.time(), ...}`` (the publisher's status) after the publisher
+  has handed everything to Redis and removed its heartbeat, then it exits 0.
 
 Each run trains a fresh [4, 6, 3] network on 40 synthetic rows (so an epoch takes well
 under a millisecond); ``--seconds-per-epoch`` makes epochs slower (to stop a run mid-way).
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             owner=owner(),
         )
     nnlab.disconnect()  # publishes what is waiting, then ends the publisher's threads
-    say(done=True, **publisher.status())
+    say(done=True, at=time.time(), **publisher.status())
     return 0
 
 
