@@ -8,8 +8,8 @@ Run by hand (needs ``redis-server`` on the PATH and the ``hub`` extra)::
 
 It starts its own ``redis-server`` on a free loopback port (no persistence) and stops it by
 PID at the end. For each class size (30 and 300 simulated kernels, 10 epochs each, one epoch
-every ``--interval`` seconds per kernel, kernels started at random phases) it runs two
-contenders, interleaved (baseline, nnlab, then nnlab, baseline for the next size):
+every ``--interval`` seconds per kernel, kernel starts spread over one interval) it runs
+three contenders, interleaved (in this order for the first size, reversed for the next):
 
 * **baseline** -- bare python-socketio: a uvicorn-served ``socketio.AsyncServer`` whose
   ``client_manager`` is ``socketio.AsyncRedisManager(url, channel=...)`` (a subprocess), and
@@ -18,7 +18,10 @@ contenders, interleaved (baseline, nnlab, then nnlab, baseline for the next size
   ``socketio.RedisManager(url, channel=..., write_only=True)``, one manager per kernel;
 * **nnlab** -- ``nnlab serve --redis URL --channel NAME --no-store`` (a subprocess), and
   kernels that each publish through their own :class:`nnlab.hub.publish.Publisher` (what
-  ``nnlab.connect`` installs).
+  ``nnlab.connect`` installs);
+* **hub only** -- the same hub, fed by kernels without threads that write each event as the
+  publisher does (``APPEND``, then the write-only emit) from the training thread: the hub's
+  own figures, apart from the cost of many publishers sharing this one process.
 
 The simulated kernels are real training runs (a [4, 6, 3] network on 40 synthetic rows,
 paced to the interval) in threads of this process, each with a registry of its own, so every
@@ -397,6 +400,50 @@ class NnlabEmitter:
         self.publisher.stop()
 
 
+class DirectWriter:
+    """A thread-less kernel for nnlab's hub: writes each event as the publisher does (the run's
+    stream and the class's hashes with ``APPEND``, then a write-only ``RedisManager`` emit),
+    but synchronously in the training thread. It separates the hub's figures from the cost
+    of many publishers' threads sharing one interpreter here."""
+
+    def __init__(self, redis_url: str, channel: str) -> None:
+        import socketio
+
+        from nnlab.hub._redis import sync_client
+        from nnlab.hub.keys import APPEND, Keys
+
+        self.keys = Keys(channel)
+        self.redis = sync_client(redis_url)
+        self.append = self.redis.register_script(APPEND)
+        self.mgr = socketio.RedisManager(redis_url, channel=channel, write_only=True)
+        self.step: dict[str, int] = {}
+
+    def _write(self, job: Any, entry: str, event: str, payload: dict[str, Any]) -> None:
+        from nnlab.hub.keys import append_args
+
+        network = None
+        if entry == "0-1":
+            network = {"network_id": job.network_id, "sizes": [int(n) for n in job.network.sizes]}
+        keys, args = append_args(self.keys, job.job_id, entry, event, payload, network=network)
+        self.append(keys=keys, args=args)
+        self.mgr.emit(event, payload, namespace="/")
+
+    def on_run_start(self, job: Any) -> None:
+        self._write(job, "0-1", "training_status", job.status_record().to_dict())
+
+    def on_epoch_end(self, job: Any, record: Any) -> None:
+        self._write(job, f"{record.epoch}-0", "training_update", record.update.to_dict())
+
+    def on_run_end(self, job: Any) -> None:
+        epoch = len(job.history)
+        self._write(job, f"{epoch}-1", "training_status", job.status_record().to_dict())
+
+    def close(self) -> None:
+        self.redis.close()
+        if self.mgr.redis is not None:
+            self.mgr.redis.close()
+
+
 @dataclass
 class Outcome:
     """One contender's figures for one class size."""
@@ -462,7 +509,7 @@ class Kernels:
 def measure(
     contender: str, redis_url: str, n: int, epochs: int, interval: float, n_clients: int, tag: str
 ) -> Outcome:
-    channel = f"bench-{contender}-{tag}"
+    channel = f"bench-{contender.replace(' ', '-')}-{tag}"
     if contender == "baseline":
         server = ServerProcess([sys.executable, str(HERE), "--role", "bare-server", redis_url, channel])
 
@@ -475,6 +522,8 @@ def measure(
         )  # fmt: skip
 
         def make(registry: Any) -> Any:
+            if contender == "hub only":
+                return DirectWriter(redis_url, channel)
             return NnlabEmitter(redis_url, channel, registry)
 
     out = Outcome(expected=n * epochs * n_clients)
@@ -532,40 +581,44 @@ def us(x: float) -> str:
     return f"{x * 1e6:8.1f} us"
 
 
-def report(n: int, base: Outcome, ours: Outcome) -> None:
+def report(n: int, results: dict[str, Outcome]) -> None:
+    """One table: a column per contender, then each one's ratio to the baseline."""
+    base = results["baseline"]
+    names = list(results)
+    others = [name for name in names if name != "baseline"]
     print(f"\n{n} kernels x {base.expected // max(1, n) // ARGS.clients} epochs, {ARGS.clients} clients")
-    rows = [("", "baseline", "nnlab", "nnlab/baseline")]
+    rows: list[list[str]] = [["", *names, *(f"{name}/baseline" for name in others)]]
+
+    def row(label: str, value: Callable[[Outcome], float], shown: Callable[[float], str]) -> None:
+        values = {name: value(out) for name, out in results.items()}
+        cells = [shown(values[name]) for name in names]
+        rows.append([label, *cells, *(ratio(values[name], values["baseline"]) for name in others)])
+
     rows.append(
-        (
-            "delivered",
-            f"{base.delivered}/{base.expected} ({100 * base.completeness:.1f} %)",
-            f"{ours.delivered}/{ours.expected} ({100 * ours.completeness:.1f} %)",
-            ratio(ours.completeness, base.completeness),
-        )
+        ["delivered"]
+        + [f"{o.delivered}/{o.expected} ({100 * o.completeness:.1f} %)" for o in results.values()]
+        + [ratio(results[name].completeness, base.completeness) for name in others]
     )
-    rows.append(("duplicates", str(base.duplicates), str(ours.duplicates), ""))
-    rows.append(("out of per-run order", str(base.out_of_order), str(ours.out_of_order), ""))
-    (b50, b99), (o50, o99) = quantiles(base.latencies), quantiles(ours.latencies)
-    rows.append(("latency p50", ms(b50), ms(o50), ratio(o50, b50)))
-    rows.append(("latency p99", ms(b99), ms(o99), ratio(o99, b99)))
-    (c50, c99), (d50, d99) = quantiles(base.costs), quantiles(ours.costs)
-    rows.append(("trainer cost/event p50", us(c50), us(d50), ratio(d50, c50)))
-    rows.append(("trainer cost/event p99", us(c99), us(d99), ratio(d99, c99)))
-    (c50, c99), (d50, d99) = quantiles(base.cpu), quantiles(ours.cpu)
-    rows.append(("  its thread CPU p50", us(c50), us(d50), ratio(d50, c50)))
-    rows.append(("  its thread CPU p99", us(c99), us(d99), ratio(d99, c99)))
-    bs, os_ = 1000 * base.server_cpu / base.events, 1000 * ours.server_cpu / ours.events
-    rows.append(("server CPU / 1000 events", ms(bs), ms(os_), ratio(os_, bs)))
-    bk, ok = 1000 * base.kernel_cpu / base.events, 1000 * ours.kernel_cpu / ours.events
-    rows.append(("kernel-side CPU / 1000 ev.", ms(bk), ms(ok), ratio(ok, bk)))
+    rows.append(["duplicates", *(str(o.duplicates) for o in results.values()), *([""] * len(others))])
     rows.append(
-        ("wall time", f"{base.seconds:8.1f} s", f"{ours.seconds:8.1f} s", ratio(ours.seconds, base.seconds))
+        ["out of per-run order", *(str(o.out_of_order) for o in results.values()), *([""] * len(others))]
     )
-    for row in rows:
-        print(f"  {row[0]:<28} {row[1]:>22} {row[2]:>22} {row[3]:>14}")
+    row("latency p50", lambda o: quantiles(o.latencies)[0], ms)
+    row("latency p99", lambda o: quantiles(o.latencies)[1], ms)
+    row("trainer cost/event p50", lambda o: quantiles(o.costs)[0], us)
+    row("trainer cost/event p99", lambda o: quantiles(o.costs)[1], us)
+    row("  its thread CPU p50", lambda o: quantiles(o.cpu)[0], us)
+    row("  its thread CPU p99", lambda o: quantiles(o.cpu)[1], us)
+    row("server CPU / 1000 events", lambda o: 1000 * o.server_cpu / o.events, ms)
+    row("kernel-side CPU / 1000 ev.", lambda o: 1000 * o.kernel_cpu / o.events, ms)
+    row("wall time", lambda o: o.seconds, lambda x: f"{x:8.1f} s")
+    for cells in rows:
+        print(f"  {cells[0]:<27}" + "".join(f" {cell:>20}" for cell in cells[1:]))
 
 
 ARGS = argparse.Namespace(clients=2)
+#: The contenders, in the order of a table's columns.
+CONTENDERS = ["baseline", "nnlab", "hub only"]
 
 
 def main() -> None:
@@ -574,7 +627,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds per epoch of each kernel")
     parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--only", choices=["baseline", "nnlab"], help="one contender")
+    parser.add_argument("--only", choices=CONTENDERS, help="one contender (and the baseline)")
     parser.add_argument("--quick", action="store_true", help="3 epochs per run (a smoke run)")
     parser.add_argument("--role", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -599,18 +652,14 @@ def main() -> None:
     with redis_server() as redis_url:
         print(f"redis-server on {redis_url}")
         for k, n in enumerate(int(x) for x in args.kernels.split(",")):
-            order = ["baseline", "nnlab"] if k % 2 == 0 else ["nnlab", "baseline"]
+            order = CONTENDERS if k % 2 == 0 else CONTENDERS[::-1]
             if args.only:
-                order = [args.only]
-            results: dict[str, Outcome] = {}
-            for contender in order:
-                results[contender] = measure(
-                    contender, redis_url, n, epochs, args.interval, args.clients, str(n)
-                )
-            if args.only:
-                results.setdefault("baseline", results[args.only])
-                results.setdefault("nnlab", results[args.only])
-            report(n, results["baseline"], results["nnlab"])
+                order = ["baseline", args.only] if args.only != "baseline" else ["baseline"]
+            results = {
+                contender: measure(contender, redis_url, n, epochs, args.interval, args.clients, str(n))
+                for contender in order
+            }
+            report(n, {name: results[name] for name in CONTENDERS if name in results})
 
 
 if __name__ == "__main__":
