@@ -389,7 +389,10 @@ def test_a_hub_restarted_mid_run_its_clients_come_back_with_every_epoch_once(
     klass = Class(redis_server, processes, "class-hub-restart", tmp_path / "processes.log")
     total = 60
     hub, url = klass.hub()
-    transports = [["websocket"], ["polling"]]
+    # WebSocket only: python-engineio's asyncio client, polling, leaves its held poll's
+    # connection unreleased when its server dies (aiohttp's ResourceWarning, at some later
+    # garbage collection). Polling clients are covered with hubs that stay up.
+    transports = [["websocket"]]
     watchers = [InOrder(url, t) for t in transports]
     try:
         kernels, jobs = two_slow_runs(klass, watchers, total)
