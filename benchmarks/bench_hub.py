@@ -318,6 +318,7 @@ class SideTable:
     sent: dict[tuple[str, int], float] = field(default_factory=dict)
     costs: list[float] = field(default_factory=list)  # wall time in the hook
     cpu: list[float] = field(default_factory=list)  # the training thread's CPU time in it
+    epoch_cpu: list[float] = field(default_factory=list)  # ... in the hook after each epoch
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -338,6 +339,8 @@ class Timed:
         with self.table.lock:
             self.table.costs.append(cost)
             self.table.cpu.append(cpu)
+            if hook == "on_epoch_end":
+                self.table.epoch_cpu.append(cpu)
 
     def on_run_start(self, job: Any) -> None:
         self._call("on_run_start", job)
@@ -455,6 +458,7 @@ class Outcome:
     latencies: list[float] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    epoch_cpu: list[float] = field(default_factory=list)
     events: int = 0
     server_cpu: float = 0.0
     kernel_cpu: float = 0.0
@@ -567,7 +571,7 @@ def measure(
         if sent is not None:
             out.latencies.append(received - sent)
     out.delivered = len(seen)
-    out.costs, out.cpu = table.costs, table.cpu
+    out.costs, out.cpu, out.epoch_cpu = table.costs, table.cpu, table.epoch_cpu
     out.events = n * (epochs + 2)  # every epoch's update, and the run's start and end
     return out
 
@@ -609,6 +613,8 @@ def report(n: int, results: dict[str, Outcome]) -> None:
     row("trainer cost/event p99", lambda o: quantiles(o.costs)[1], us)
     row("  its thread CPU p50", lambda o: quantiles(o.cpu)[0], us)
     row("  its thread CPU p99", lambda o: quantiles(o.cpu)[1], us)
+    row("trainer CPU/epoch p50", lambda o: quantiles(o.epoch_cpu)[0], us)
+    row("trainer CPU/epoch p99", lambda o: quantiles(o.epoch_cpu)[1], us)
     row("server CPU / 1000 events", lambda o: 1000 * o.server_cpu / o.events, ms)
     row("kernel-side CPU / 1000 ev.", lambda o: 1000 * o.kernel_cpu / o.events, ms)
     row("wall time", lambda o: o.seconds, lambda x: f"{x:8.1f} s")
