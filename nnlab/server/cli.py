@@ -124,6 +124,11 @@ def add_serve_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     p.set_defaults(run=_run_serve)
 
 
+#: Seconds ``nnlab serve`` waits for its server to come up: a terminal can wait longer than
+#: a notebook cell, and a busy machine (a class's shared server) may need it.
+START_TIMEOUT = 60.0
+
+
 def _serve_token(host: str, token: str | None) -> str | None:
     """The token to serve with: the one given, else a fresh one off loopback (as Jupyter).
 
@@ -164,7 +169,7 @@ def _run_serve(args: argparse.Namespace) -> int:
             store=False if args.no_store else args.store,
             redis=args.redis,
             channel=args.channel,
-        ).start()
+        ).start(timeout=START_TIMEOUT)
     except ImportError as exc:  # --redis without the Redis client
         print(f"nnlab serve: error: {exc}", file=sys.stderr, flush=True)
         return 2
